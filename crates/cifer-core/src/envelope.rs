@@ -1,0 +1,167 @@
+//! Envelope v1, suite 0x01 (ML-KEM-768), end to end: PROTOCOL.md §2.
+
+use std::io::{Read, Write};
+
+use rand_core::CryptoRng;
+
+use crate::aead::Backend;
+use crate::error::{Error, Result};
+use crate::header::{EnvelopePrefix, HEADER_LEN, Header};
+use crate::keys::{EncapsulationKey, Seed, SharedSecret};
+use crate::schedule::StreamKey;
+use crate::stream::{ChunkOpener, ChunkSealer, open_stream, seal_stream};
+use crate::suite::Suite;
+
+/// Starts a suite 0x01 envelope to `recipient`: a fresh ML-KEM encapsulation, the prefix
+/// and the stream key derived from it.
+///
+/// # Errors
+/// [`Error::UnsupportedSuite`] unless `header.suite` is 0x01.
+pub fn begin(
+    recipient: &EncapsulationKey,
+    header: Header,
+    rng: &mut impl CryptoRng,
+) -> Result<(EnvelopePrefix, StreamKey)> {
+    if header.suite != Suite::MlKem768 {
+        return Err(Error::UnsupportedSuite(header.suite));
+    }
+    let (ct, ss) = recipient.encapsulate(rng);
+    finish_begin(header, &ct[..], &ss)
+}
+
+/// Like [`begin`] with the ML-KEM encapsulation randomness `m` given: for known-answer
+/// vectors only. Reusing `m` reuses the key and nonces and destroys confidentiality.
+///
+/// # Errors
+/// As [`begin`].
+#[cfg(feature = "hazmat")]
+pub fn begin_deterministic(
+    recipient: &EncapsulationKey,
+    header: Header,
+    m: &[u8; 32],
+) -> Result<(EnvelopePrefix, StreamKey)> {
+    if header.suite != Suite::MlKem768 {
+        return Err(Error::UnsupportedSuite(header.suite));
+    }
+    let (ct, ss) = recipient.encapsulate_deterministic(m);
+    finish_begin(header, &ct[..], &ss)
+}
+
+fn finish_begin(header: Header, ct: &[u8], ss: &SharedSecret) -> Result<(EnvelopePrefix, StreamKey)> {
+    let prefix = EnvelopePrefix::new(header, ct)?;
+    let key = StreamKey::derive(ss.as_bytes(), &prefix)?;
+    Ok((prefix, key))
+}
+
+impl Seed {
+    /// Derives the stream key of a suite 0x01 envelope: decapsulate, then §2.1.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedSuite`] for other suites.
+    pub fn stream_key(&self, prefix: &EnvelopePrefix) -> Result<StreamKey> {
+        let ct = match prefix.header().suite {
+            Suite::MlKem768 => prefix.encapsulation(),
+            other => return Err(Error::UnsupportedSuite(other)),
+        };
+        let ss = self.decapsulation_key().decapsulate(ct)?;
+        StreamKey::derive(ss.as_bytes(), prefix)
+    }
+}
+
+/// Reads and validates the prefix (header, then encapsulation) from the front of a stream.
+///
+/// # Errors
+/// The typed header errors, [`Error::Truncated`], [`Error::InvalidPoint`], [`Error::Io`].
+pub fn read_prefix(input: &mut impl Read) -> Result<EnvelopePrefix> {
+    let mut head = [0u8; HEADER_LEN];
+    let n = read_up_to(input, &mut head)?;
+    let header = Header::decode(&head[..n])?;
+    let mut bytes = vec![0u8; EnvelopePrefix::len_for(&header)];
+    bytes[..HEADER_LEN].copy_from_slice(&head);
+    let got = read_up_to(input, &mut bytes[HEADER_LEN..])?;
+    if got != bytes.len() - HEADER_LEN {
+        return Err(Error::Truncated);
+    }
+    EnvelopePrefix::decode(&bytes).map(|(p, _)| p)
+}
+
+fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(filled)
+}
+
+/// Encrypts everything `input` yields into an envelope on `output`. Returns the number of
+/// plaintext bytes.
+///
+/// # Errors
+/// [`Error::UnsupportedSuite`] unless suite 0x01; [`Error::Io`]; [`Error::TooManyChunks`].
+pub fn encrypt(
+    recipient: &EncapsulationKey,
+    header: Header,
+    rng: &mut impl CryptoRng,
+    input: &mut impl Read,
+    output: &mut impl Write,
+) -> Result<u64> {
+    let (prefix, key) = begin(recipient, header, rng)?;
+    output.write_all(prefix.as_bytes())?;
+    let mut sealer = ChunkSealer::new(&key, &prefix, Backend::fastest())?;
+    seal_stream(&mut sealer, input, output)
+}
+
+/// Decrypts an envelope with a stream key obtained elsewhere (from the black box),
+/// `input` positioned after the prefix.
+///
+/// # Errors
+/// As [`open_stream`].
+pub fn decrypt_body(
+    key: &StreamKey,
+    prefix: &EnvelopePrefix,
+    input: &mut impl Read,
+    output: &mut impl Write,
+) -> Result<u64> {
+    let mut opener = ChunkOpener::new(key, prefix, Backend::fastest())?;
+    open_stream(&mut opener, input, output)
+}
+
+/// Decrypts a whole envelope with the secret's seed (local identity file).
+///
+/// # Errors
+/// As [`read_prefix`] and [`open_stream`].
+pub fn decrypt(seed: &Seed, input: &mut impl Read, output: &mut impl Write) -> Result<u64> {
+    let prefix = read_prefix(input)?;
+    let key = seed.stream_key(&prefix)?;
+    decrypt_body(&key, &prefix, input, output)
+}
+
+/// Encrypts a byte slice into a new envelope.
+///
+/// # Errors
+/// As [`encrypt`].
+pub fn seal(
+    recipient: &EncapsulationKey,
+    header: Header,
+    plaintext: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(plaintext.len() + 1200 + plaintext.len() / 1024 * 16);
+    encrypt(recipient, header, rng, &mut &plaintext[..], &mut out)?;
+    Ok(out)
+}
+
+/// Decrypts a whole in-memory envelope.
+///
+/// # Errors
+/// As [`decrypt`].
+pub fn open(seed: &Seed, envelope: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(envelope.len());
+    decrypt(seed, &mut &envelope[..], &mut out)?;
+    Ok(out)
+}

@@ -1,0 +1,329 @@
+//! Verifiable 3-of-5 fragments of the 64-byte seed: Pedersen VSS over secp256k1
+//! (Pedersen, "Non-Interactive and Information-Theoretic Secure Verifiable Secret
+//! Sharing", CRYPTO '91), through `vsss-rs`.
+//!
+//! Why Pedersen and not Feldman: Feldman publishes `s·G`, which gives the seed to anyone
+//! who can take discrete logarithms (a quantum adversary). Pedersen publishes
+//! `s·G + b·H` with a random blinder `b`: perfectly hiding, so the commitments reveal
+//! nothing about the seed even to an unbounded adversary. Binding rests on discrete log
+//! and on nobody knowing `log_G(H)`; `H` is hashed to the curve (RFC 9380) from a fixed
+//! label, so nobody does.
+//!
+//! The seed does not fit one scalar, so it is cut into three big-endian limbs of 22, 21
+//! and 21 bytes (each below 2^176, far below the group order) and each limb is shared
+//! with its own secret and blinder polynomials of degree `t - 1`. Fragment `i` holds the
+//! six evaluations at `x = i`. Any `t` fragments rebuild the seed; `t - 1` fragments are
+//! independent of it; a fragment that does not satisfy the commitments is rejected and
+//! its index is named. The byte formats are specified in `docs/protocol.md`.
+
+use core::fmt;
+use std::sync::OnceLock;
+
+use k256::elliptic_curve::group::GroupEncoding;
+use k256::elliptic_curve::ff::PrimeField;
+use k256::hash2curve::GroupDigest;
+use k256::{ProjectivePoint, Scalar, Secp256k1};
+use rand_core::CryptoRng;
+use vsss_rs::{
+    DefaultShare, IdentifierPrimeField, PedersenResult, PedersenVerifierSet, ReadableShareSet,
+    Share, ValueGroup, pedersen,
+};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::error::{Error, Result};
+use crate::keys::{SEED_LEN, Seed};
+
+type K256Share = DefaultShare<IdentifierPrimeField<Scalar>, IdentifierPrimeField<Scalar>>;
+type Verifier = ValueGroup<ProjectivePoint>;
+
+/// Threshold of the shipped design: any 3 fragments rebuild the seed.
+pub const THRESHOLD: u8 = 3;
+/// Number of fragments (one per shard node).
+pub const SHARES: u8 = 5;
+/// The byte ranges of the seed's three limbs.
+pub const LIMBS: [(usize, usize); 3] = [(0, 22), (22, 43), (43, 64)];
+/// Format byte of serialized fragments and commitments.
+pub const FORMAT_V1: u8 = 0x01;
+/// Length of a serialized fragment: format, index, then (share, blinder) per limb.
+pub const FRAGMENT_LEN: usize = 2 + LIMBS.len() * 64;
+/// Domain separation tag for hashing `H` to the curve (RFC 9380 §3.1).
+pub const H_DST: &[u8] = b"CIFER-V1-PEDERSEN-H_secp256k1_XMD:SHA-256_SSWU_RO_";
+/// The message hashed to `H`.
+pub const H_MSG: &[u8] = b"CIFER/v1/pedersen/H";
+const POINT_LEN: usize = 33;
+
+/// The blinding generator `H = hash_to_curve(H_MSG)`.
+#[must_use]
+pub fn generator_h() -> ProjectivePoint {
+    static H: OnceLock<ProjectivePoint> = OnceLock::new();
+    *H.get_or_init(|| {
+        Secp256k1::hash_from_bytes(&[H_MSG], &[H_DST])
+            .unwrap_or_else(|_| unreachable!("the DST and message are fixed and valid"))
+    })
+}
+
+/// One shard node's fragment. Zeroized on drop; `Debug` shows only the index.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Fragment {
+    index: u8,
+    shares: [[u8; 32]; 3],
+    blinders: [[u8; 32]; 3],
+}
+
+impl fmt::Debug for Fragment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fragment {{ index: {}, <redacted> }}", self.index)
+    }
+}
+
+impl Fragment {
+    /// The fragment's index, `1..=n`.
+    #[must_use]
+    pub const fn index(&self) -> u8 {
+        self.index
+    }
+
+    /// The wire form: `0x01 || index || (share_c || blinder_c) for c in 0..3`.
+    #[must_use]
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(FRAGMENT_LEN));
+        out.push(FORMAT_V1);
+        out.push(self.index);
+        for c in 0..LIMBS.len() {
+            out.extend_from_slice(&self.shares[c]);
+            out.extend_from_slice(&self.blinders[c]);
+        }
+        out
+    }
+
+    /// Parses the wire form. Scalars must be canonical (below the group order).
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] for a wrong length, format byte or non-canonical scalar;
+    /// [`Error::InvalidFragmentIndex`] for index 0.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let malformed = Error::Malformed { what: "fragment", expected: FRAGMENT_LEN, got: bytes.len() };
+        if bytes.len() != FRAGMENT_LEN || bytes[0] != FORMAT_V1 {
+            return Err(malformed);
+        }
+        if bytes[1] == 0 {
+            return Err(Error::InvalidFragmentIndex(0));
+        }
+        let mut this = Self { index: bytes[1], shares: [[0; 32]; 3], blinders: [[0; 32]; 3] };
+        for c in 0..LIMBS.len() {
+            let at = 2 + c * 64;
+            this.shares[c].copy_from_slice(&bytes[at..at + 32]);
+            this.blinders[c].copy_from_slice(&bytes[at + 32..at + 64]);
+            if scalar(&this.shares[c]).is_none() || scalar(&this.blinders[c]).is_none() {
+                return Err(malformed);
+            }
+        }
+        Ok(this)
+    }
+
+    fn share(&self, c: usize) -> Result<K256Share> {
+        let id = Scalar::from(u64::from(self.index));
+        let v = scalar(&self.shares[c]).ok_or(Error::InvalidFragment { culprit: self.index })?;
+        Ok(K256Share::with_identifier_and_value(IdentifierPrimeField(id), IdentifierPrimeField(v)))
+    }
+
+    fn blinder(&self, c: usize) -> Result<K256Share> {
+        let id = Scalar::from(u64::from(self.index));
+        let v = scalar(&self.blinders[c]).ok_or(Error::InvalidFragment { culprit: self.index })?;
+        Ok(K256Share::with_identifier_and_value(IdentifierPrimeField(id), IdentifierPrimeField(v)))
+    }
+}
+
+fn scalar(bytes: &[u8; 32]) -> Option<Scalar> {
+    Option::from(Scalar::from_repr((*bytes).into()))
+}
+
+/// The public Pedersen commitments of one sharing: `threshold` points per limb.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Commitments {
+    threshold: u8,
+    points: Vec<ProjectivePoint>,
+}
+
+impl fmt::Debug for Commitments {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Commitments {{ threshold: {}, hash: 0x{} }}", self.threshold, hex::encode(self.hash()))
+    }
+}
+
+impl Commitments {
+    /// The threshold these commitments encode.
+    #[must_use]
+    pub const fn threshold(&self) -> u8 {
+        self.threshold
+    }
+
+    /// The wire form: `0x01 || t || C[c][j]` for limb `c`, coefficient `j`, as SEC1
+    /// compressed points.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 + self.points.len() * POINT_LEN);
+        out.push(FORMAT_V1);
+        out.push(self.threshold);
+        for p in &self.points {
+            out.extend_from_slice(&p.to_affine().to_bytes());
+        }
+        out
+    }
+
+    /// `keccak256` of the wire form: what a node pins when it accepts a fragment.
+    #[must_use]
+    pub fn hash(&self) -> [u8; 32] {
+        crate::keccak256(&self.to_bytes())
+    }
+
+    /// Parses the wire form; every point must decode and none may be the identity.
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] for a wrong length, [`Error::InvalidCommitments`] for a bad
+    /// threshold or point.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() < 2 || bytes[0] != FORMAT_V1 {
+            return Err(Error::InvalidCommitments);
+        }
+        let t = bytes[1];
+        if !(2..=16).contains(&t) {
+            return Err(Error::InvalidCommitments);
+        }
+        let expected = 2 + LIMBS.len() * usize::from(t) * POINT_LEN;
+        if bytes.len() != expected {
+            return Err(Error::Malformed { what: "commitments", expected, got: bytes.len() });
+        }
+        let mut points = Vec::with_capacity(LIMBS.len() * usize::from(t));
+        for raw in bytes[2..].chunks_exact(POINT_LEN) {
+            let mut repr = <ProjectivePoint as GroupEncoding>::Repr::default();
+            repr.copy_from_slice(raw);
+            let p: Option<ProjectivePoint> = ProjectivePoint::from_bytes(&repr).into();
+            match p {
+                Some(p) if p != ProjectivePoint::IDENTITY => points.push(p),
+                _ => return Err(Error::InvalidCommitments),
+            }
+        }
+        Ok(Self { threshold: t, points })
+    }
+
+    fn limb_set(&self, c: usize) -> Vec<Verifier> {
+        let t = usize::from(self.threshold);
+        let verifiers: Vec<Verifier> =
+            self.points[c * t..(c + 1) * t].iter().map(|p| ValueGroup(*p)).collect();
+        <Vec<Verifier> as PedersenVerifierSet<K256Share, Verifier>>::with_generators_and_verifiers(
+            ValueGroup(ProjectivePoint::GENERATOR),
+            ValueGroup(generator_h()),
+            &verifiers,
+        )
+    }
+
+    /// Checks one fragment against the commitments.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFragment`] naming the fragment's index.
+    pub fn verify(&self, fragment: &Fragment) -> Result<()> {
+        let culprit = fragment.index;
+        for c in 0..LIMBS.len() {
+            let set = self.limb_set(c);
+            let share = fragment.share(c)?;
+            let blinder = fragment.blinder(c)?;
+            PedersenVerifierSet::<K256Share, Verifier>::verify_share_and_blinder(&set, &share, &blinder)
+                .map_err(|_| Error::InvalidFragment { culprit })?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits `seed` into `n` fragments, any `threshold` of which rebuild it.
+///
+/// # Errors
+/// [`Error::NotEnoughFragments`] if `threshold < 2` or `threshold > n`, or `n > 255`.
+pub fn split(seed: &Seed, threshold: u8, n: u8, rng: &mut impl CryptoRng) -> Result<(Commitments, Vec<Fragment>)> {
+    if threshold < 2 || threshold > n || threshold > 16 {
+        return Err(Error::NotEnoughFragments { needed: usize::from(threshold), got: usize::from(n) });
+    }
+    let t = usize::from(threshold);
+    let mut fragments: Vec<Fragment> = (1..=n)
+        .map(|index| Fragment { index, shares: [[0; 32]; 3], blinders: [[0; 32]; 3] })
+        .collect();
+    let mut points = Vec::with_capacity(LIMBS.len() * t);
+    for (c, (lo, hi)) in LIMBS.iter().enumerate() {
+        let mut limb = [0u8; 32];
+        limb[32 - (hi - lo)..].copy_from_slice(&seed.as_bytes()[*lo..*hi]);
+        let secret = IdentifierPrimeField(scalar(&limb).ok_or(Error::Reconstruction)?);
+        limb.zeroize();
+        let result = pedersen::split_secret::<K256Share, Verifier>(
+            t,
+            usize::from(n),
+            &secret,
+            None,
+            Some(ValueGroup(ProjectivePoint::GENERATOR)),
+            Some(ValueGroup(generator_h())),
+            &mut *rng,
+        )
+        .map_err(|_| Error::Rng)?;
+        // Only the Pedersen (blinded) commitments are kept. The Feldman set in the
+        // result commits to `s·G` and must never leave this function.
+        let set = result.pedersen_verifier_set();
+        points.extend(
+            PedersenVerifierSet::<K256Share, Verifier>::blind_verifiers(set).iter().map(|v| v.0),
+        );
+        for ((f, s), b) in fragments.iter_mut().zip(result.secret_shares()).zip(result.blinder_shares()) {
+            f.shares[c] = s.value().0.to_repr().into();
+            f.blinders[c] = b.value().0.to_repr().into();
+        }
+    }
+    Ok((Commitments { threshold, points }, fragments))
+}
+
+/// Rebuilds the seed from fragments, verifying each against `commitments` first.
+///
+/// Every fragment is checked; the first `t` valid ones (in the order given) are used.
+/// A caller with more than `t` answers therefore still succeeds when some lie, and learns
+/// who lied from [`verify`](Commitments::verify).
+///
+/// # Errors
+/// [`Error::InvalidFragmentIndex`] / [`Error::DuplicateFragmentIndex`] for bad indices,
+/// [`Error::InvalidFragment`] naming the first bad fragment when fewer than `t` are valid,
+/// [`Error::NotEnoughFragments`], [`Error::Reconstruction`] if a limb rebuilds out of range.
+pub fn combine(commitments: &Commitments, fragments: &[Fragment]) -> Result<Seed> {
+    let t = usize::from(commitments.threshold);
+    let mut seen = [false; 256];
+    let mut valid: Vec<&Fragment> = Vec::with_capacity(t);
+    let mut first_bad = None;
+    for f in fragments {
+        if f.index == 0 {
+            return Err(Error::InvalidFragmentIndex(0));
+        }
+        if std::mem::replace(&mut seen[usize::from(f.index)], true) {
+            return Err(Error::DuplicateFragmentIndex(f.index));
+        }
+        match commitments.verify(f) {
+            Ok(()) if valid.len() < t => valid.push(f),
+            Ok(()) => {}
+            Err(e) => {
+                first_bad.get_or_insert(e);
+            }
+        }
+    }
+    if valid.len() < t {
+        return Err(first_bad.unwrap_or(Error::NotEnoughFragments { needed: t, got: valid.len() }));
+    }
+    let mut seed = Seed::from_bytes([0u8; SEED_LEN]);
+    for (c, (lo, hi)) in LIMBS.iter().enumerate() {
+        let shares = valid.iter().map(|f| f.share(c)).collect::<Result<Vec<_>>>()?;
+        let value = shares.combine().map_err(|_| Error::Reconstruction)?;
+        let mut bytes: [u8; 32] = value.0.to_repr().into();
+        let width = hi - lo;
+        let in_range = bytes[..32 - width].iter().all(|b| *b == 0);
+        if in_range {
+            seed.bytes_mut()[*lo..*hi].copy_from_slice(&bytes[32 - width..]);
+        }
+        bytes.zeroize();
+        if !in_range {
+            return Err(Error::Reconstruction);
+        }
+    }
+    Ok(seed)
+}

@@ -1,0 +1,321 @@
+//! ML-KEM-768 keys from the 64-byte seed (PROTOCOL.md §5, FIPS 203 §7.1
+//! `ML-KEM.KeyGen_internal(d, z)`), and the local key files of PROTOCOL.md §5.
+
+use core::fmt;
+
+use ml_kem::kem::{Decapsulate, Encapsulate, KeyExport};
+use ml_kem::ml_kem_768;
+use rand_core::CryptoRng;
+use subtle::ConstantTimeEq;
+use zeroize::{ZeroizeOnDrop, Zeroizing};
+
+use crate::error::{Error, Result};
+use crate::suite::MLKEM768_CIPHERTEXT_LEN;
+
+/// Length of the seed `d || z`.
+pub const SEED_LEN: usize = 64;
+/// Length of an ML-KEM-768 encapsulation key.
+pub const EK_LEN: usize = 1184;
+/// Prefix of an identity (seed) file line.
+pub const IDENTITY_PREFIX: &str = "CIFER-MLKEM768-SEED-1:";
+/// Prefix of a recipient (encapsulation key) file line.
+pub const RECIPIENT_PREFIX: &str = "CIFER-MLKEM768-EK-1:";
+
+/// The 64-byte ML-KEM-768 seed `d || z`: the secret's private key, and the unit that is
+/// split into fragments. Zeroized on drop; `Debug` prints `<redacted>`.
+#[derive(Clone, ZeroizeOnDrop)]
+pub struct Seed([u8; SEED_LEN]);
+
+impl fmt::Debug for Seed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Seed(<redacted>)")
+    }
+}
+
+impl PartialEq for Seed {
+    /// Constant time.
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+impl Eq for Seed {}
+
+impl Seed {
+    /// A fresh seed from `rng` (use the OS RNG outside tests).
+    pub fn generate(rng: &mut impl CryptoRng) -> Self {
+        let mut seed = [0u8; SEED_LEN];
+        rng.fill_bytes(&mut seed);
+        Self(seed)
+    }
+
+    /// A fresh seed from the operating system's RNG.
+    ///
+    /// # Errors
+    /// [`Error::Rng`] if the OS RNG fails.
+    pub fn generate_os() -> Result<Self> {
+        let mut seed = [0u8; SEED_LEN];
+        getrandom::fill(&mut seed).map_err(|_| Error::Rng)?;
+        Ok(Self(seed))
+    }
+
+    /// Wraps raw seed bytes.
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; SEED_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8; SEED_LEN] {
+        &mut self.0
+    }
+
+    /// The raw seed bytes. Handle with care.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; SEED_LEN] {
+        &self.0
+    }
+
+    /// The decapsulation key (FIPS 203 `KeyGen_internal(d, z)`).
+    #[must_use]
+    pub fn decapsulation_key(&self) -> DecapsulationKey {
+        let seed = ml_kem::Seed::from(self.0);
+        DecapsulationKey(ml_kem_768::DecapsulationKey::from_seed(seed))
+    }
+
+    /// The encapsulation key this seed derives.
+    #[must_use]
+    pub fn encapsulation_key(&self) -> EncapsulationKey {
+        self.decapsulation_key().encapsulation_key()
+    }
+
+    /// The identity file line of PROTOCOL.md §5, with its trailing newline.
+    #[must_use]
+    pub fn to_identity_file(&self) -> Zeroizing<String> {
+        let mut out = Zeroizing::new(String::with_capacity(IDENTITY_PREFIX.len() + 129));
+        out.push_str(IDENTITY_PREFIX);
+        let hex = Zeroizing::new(hex::encode(self.0));
+        out.push_str(&hex);
+        out.push('\n');
+        out
+    }
+
+    /// Parses an identity file (PROTOCOL.md §5).
+    ///
+    /// # Errors
+    /// [`Error::KeyFile`] for anything but the prefix, 128 lowercase hex digits and an
+    /// optional trailing newline.
+    pub fn from_identity_file(text: &str) -> Result<Self> {
+        let body = parse_key_line(text, IDENTITY_PREFIX, SEED_LEN)?;
+        let mut seed = [0u8; SEED_LEN];
+        hex::decode_to_slice(body, &mut seed).map_err(|_| Error::KeyFile("not hex"))?;
+        Ok(Self(seed))
+    }
+}
+
+/// An ML-KEM-768 decapsulation key. Zeroized on drop (ml-kem's `zeroize` feature);
+/// `Debug` prints `<redacted>`.
+pub struct DecapsulationKey(ml_kem_768::DecapsulationKey);
+
+impl fmt::Debug for DecapsulationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DecapsulationKey(<redacted>)")
+    }
+}
+
+impl DecapsulationKey {
+    /// The matching encapsulation key.
+    #[must_use]
+    pub fn encapsulation_key(&self) -> EncapsulationKey {
+        let ek = self.0.encapsulation_key().clone();
+        let bytes = ek.to_bytes();
+        let mut raw = Box::new([0u8; EK_LEN]);
+        raw.copy_from_slice(&bytes);
+        EncapsulationKey { inner: ek, bytes: raw }
+    }
+
+    /// Decapsulates an ML-KEM-768 ciphertext to the 32-byte shared secret.
+    ///
+    /// ML-KEM rejects implicitly: a wrong ciphertext yields an unrelated secret, and the
+    /// failure shows only as an authentication error on the first chunk.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if the ciphertext is not 1,088 bytes.
+    pub fn decapsulate(&self, ciphertext: &[u8]) -> Result<SharedSecret> {
+        if ciphertext.len() != MLKEM768_CIPHERTEXT_LEN {
+            return Err(Error::Truncated);
+        }
+        let ss = self.0.decapsulate_slice(ciphertext).map_err(|_| Error::Truncated)?;
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&ss);
+        Ok(SharedSecret(out))
+    }
+}
+
+/// A 32-byte KEM shared secret. Zeroized on drop; `Debug` prints `<redacted>`.
+#[derive(ZeroizeOnDrop)]
+pub struct SharedSecret(pub(crate) [u8; 32]);
+
+impl fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedSecret(<redacted>)")
+    }
+}
+
+impl SharedSecret {
+    /// The raw bytes.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// A validated ML-KEM-768 encapsulation key (public).
+#[derive(Clone)]
+pub struct EncapsulationKey {
+    inner: ml_kem_768::EncapsulationKey,
+    bytes: Box<[u8; EK_LEN]>,
+}
+
+impl fmt::Debug for EncapsulationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EncapsulationKey(keccak256=0x{})", hex::encode(self.keccak256()))
+    }
+}
+
+impl PartialEq for EncapsulationKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes[..] == other.bytes[..]
+    }
+}
+impl Eq for EncapsulationKey {}
+
+impl EncapsulationKey {
+    /// Parses and validates (FIPS 203 §7.2 modulus check) 1,184 key bytes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidEncapsulationKey`] for a wrong length or a failed check.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let raw: [u8; EK_LEN] = bytes.try_into().map_err(|_| Error::InvalidEncapsulationKey)?;
+        let key = ml_kem::Key::<ml_kem_768::EncapsulationKey>::from(raw);
+        let inner =
+            ml_kem_768::EncapsulationKey::new(&key).map_err(|_| Error::InvalidEncapsulationKey)?;
+        Ok(Self { inner, bytes: Box::new(raw) })
+    }
+
+    /// Parses key bytes and checks them against the on-chain `keccak256(ek)`
+    /// (PROTOCOL.md §3). Whoever served the key is untrusted; this check is what makes
+    /// it safe to use.
+    ///
+    /// # Errors
+    /// [`Error::KeyHashMismatch`] if the hash differs, and those of [`Self::from_bytes`].
+    pub fn from_bytes_checked(bytes: &[u8], expected_keccak256: &[u8; 32]) -> Result<Self> {
+        if !bool::from(crate::keccak256(bytes).ct_eq(expected_keccak256)) {
+            return Err(Error::KeyHashMismatch);
+        }
+        Self::from_bytes(bytes)
+    }
+
+    /// The 1,184 key bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; EK_LEN] {
+        &self.bytes
+    }
+
+    /// `keccak256(ek)`, the value the SecretsController records.
+    #[must_use]
+    pub fn keccak256(&self) -> [u8; 32] {
+        crate::keccak256(&self.bytes[..])
+    }
+
+    /// Encapsulates a fresh shared secret: `(ciphertext, shared secret)`.
+    pub fn encapsulate(
+        &self,
+        rng: &mut impl CryptoRng,
+    ) -> (Box<[u8; MLKEM768_CIPHERTEXT_LEN]>, SharedSecret) {
+        let (ct, ss) = self.inner.encapsulate_with_rng(rng);
+        let mut out = Box::new([0u8; MLKEM768_CIPHERTEXT_LEN]);
+        out.copy_from_slice(&ct);
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(&ss);
+        (out, SharedSecret(secret))
+    }
+
+    /// Deterministic encapsulation with randomness `m`: known-answer vectors only.
+    #[cfg(feature = "hazmat")]
+    #[must_use]
+    pub fn encapsulate_deterministic(
+        &self,
+        m: &[u8; 32],
+    ) -> (Box<[u8; MLKEM768_CIPHERTEXT_LEN]>, SharedSecret) {
+        let (ct, ss) = self.inner.encapsulate_deterministic(&ml_kem::B32::from(*m));
+        let mut out = Box::new([0u8; MLKEM768_CIPHERTEXT_LEN]);
+        out.copy_from_slice(&ct);
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(&ss);
+        (out, SharedSecret(secret))
+    }
+
+    /// The recipient file line of PROTOCOL.md §5, with its trailing newline.
+    #[must_use]
+    pub fn to_recipient_file(&self) -> String {
+        format!("{RECIPIENT_PREFIX}{}\n", hex::encode(&self.bytes[..]))
+    }
+
+    /// Parses a recipient file (PROTOCOL.md §5) and validates the key.
+    ///
+    /// # Errors
+    /// [`Error::KeyFile`] for a malformed line, [`Error::InvalidEncapsulationKey`] for a
+    /// key that fails validation.
+    pub fn from_recipient_file(text: &str) -> Result<Self> {
+        let body = parse_key_line(text, RECIPIENT_PREFIX, EK_LEN)?;
+        let bytes = hex::decode(body).map_err(|_| Error::KeyFile("not hex"))?;
+        Self::from_bytes(&bytes)
+    }
+}
+
+/// Checks one key-file line: `prefix || lowercase hex(len bytes)`, then at most one
+/// trailing `"\n"`. Returns the hex body.
+fn parse_key_line<'a>(text: &'a str, prefix: &str, len: usize) -> Result<&'a str> {
+    let line = text.strip_suffix('\n').unwrap_or(text);
+    let body = line.strip_prefix(prefix).ok_or(Error::KeyFile("wrong prefix"))?;
+    if body.len() != 2 * len {
+        return Err(Error::KeyFile("wrong length"));
+    }
+    if !body.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(Error::KeyFile("not lowercase hex"));
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn key_files_round_trip_and_reject_noise() {
+        let seed = Seed::from_bytes([7u8; 64]);
+        let id = seed.to_identity_file();
+        assert_eq!(Seed::from_identity_file(&id).unwrap(), seed);
+        assert_eq!(Seed::from_identity_file(id.trim_end()).unwrap(), seed);
+        assert!(Seed::from_identity_file(&format!("{}\n", &*id)).is_err());
+        assert!(Seed::from_identity_file(&id.to_uppercase()).is_err());
+        assert!(Seed::from_identity_file(&id.replace('\n', "\r\n")).is_err());
+        assert!(Seed::from_identity_file(&format!(" {}", &*id)).is_err());
+        let ek = seed.encapsulation_key();
+        let rec = ek.to_recipient_file();
+        assert_eq!(EncapsulationKey::from_recipient_file(&rec).unwrap(), ek);
+        assert!(EncapsulationKey::from_recipient_file(&id).is_err());
+        assert_eq!(format!("{seed:?}"), "Seed(<redacted>)");
+    }
+
+    #[test]
+    fn hash_check_rejects_other_key() {
+        let a = Seed::from_bytes([1u8; 64]).encapsulation_key();
+        let b = Seed::from_bytes([2u8; 64]).encapsulation_key();
+        assert!(EncapsulationKey::from_bytes_checked(a.as_bytes(), &a.keccak256()).is_ok());
+        assert!(matches!(
+            EncapsulationKey::from_bytes_checked(a.as_bytes(), &b.keccak256()),
+            Err(Error::KeyHashMismatch)
+        ));
+    }
+}
