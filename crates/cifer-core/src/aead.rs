@@ -48,7 +48,8 @@ impl Cipher {
         match backend {
             Backend::RustCrypto => {
                 use aes_gcm::KeyInit;
-                let c = aes_gcm::Aes256Gcm::new_from_slice(key).map_err(|_| Error::Authentication)?;
+                let c =
+                    aes_gcm::Aes256Gcm::new_from_slice(key).map_err(|_| Error::Authentication)?;
                 Ok(Cipher::RustCrypto(Box::new(c)))
             }
             #[cfg(feature = "aws-lc")]
@@ -120,7 +121,13 @@ impl Cipher {
 /// # Errors
 /// [`Error::Truncated`] if `chunk` is shorter than a tag.
 #[cfg(feature = "hazmat")]
-pub fn hazmat_seal(backend: Backend, key: &[u8; 32], nonce: &Nonce, aad: &[u8], chunk: &mut [u8]) -> Result<()> {
+pub fn hazmat_seal(
+    backend: Backend,
+    key: &[u8; 32],
+    nonce: &Nonce,
+    aad: &[u8],
+    chunk: &mut [u8],
+) -> Result<()> {
     Cipher::new(backend, key)?.seal(nonce, aad, chunk)
 }
 
@@ -129,7 +136,13 @@ pub fn hazmat_seal(backend: Backend, key: &[u8; 32], nonce: &Nonce, aad: &[u8], 
 /// # Errors
 /// [`Error::Authentication`] if the tag does not verify.
 #[cfg(feature = "hazmat")]
-pub fn hazmat_open(backend: Backend, key: &[u8; 32], nonce: &Nonce, aad: &[u8], chunk: &mut [u8]) -> Result<usize> {
+pub fn hazmat_open(
+    backend: Backend,
+    key: &[u8; 32],
+    nonce: &Nonce,
+    aad: &[u8],
+    chunk: &mut [u8],
+) -> Result<usize> {
     Cipher::new(backend, key)?.open(nonce, aad, chunk)
 }
 

@@ -47,7 +47,11 @@ pub fn begin_deterministic(
     finish_begin(header, &ct[..], &ss)
 }
 
-fn finish_begin(header: Header, ct: &[u8], ss: &SharedSecret) -> Result<(EnvelopePrefix, StreamKey)> {
+fn finish_begin(
+    header: Header,
+    ct: &[u8],
+    ss: &SharedSecret,
+) -> Result<(EnvelopePrefix, StreamKey)> {
     let prefix = EnvelopePrefix::new(header, ct)?;
     let key = StreamKey::derive(ss.as_bytes(), &prefix)?;
     Ok((prefix, key))

@@ -19,8 +19,8 @@
 use core::fmt;
 use std::sync::OnceLock;
 
-use k256::elliptic_curve::group::GroupEncoding;
 use k256::elliptic_curve::ff::PrimeField;
+use k256::elliptic_curve::group::GroupEncoding;
 use k256::hash2curve::GroupDigest;
 use k256::{ProjectivePoint, Scalar, Secp256k1};
 use rand_core::CryptoRng;
@@ -102,7 +102,8 @@ impl Fragment {
     /// [`Error::Malformed`] for a wrong length, format byte or non-canonical scalar;
     /// [`Error::InvalidFragmentIndex`] for index 0.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let malformed = Error::Malformed { what: "fragment", expected: FRAGMENT_LEN, got: bytes.len() };
+        let malformed =
+            Error::Malformed { what: "fragment", expected: FRAGMENT_LEN, got: bytes.len() };
         if bytes.len() != FRAGMENT_LEN || bytes[0] != FORMAT_V1 {
             return Err(malformed);
         }
@@ -147,7 +148,12 @@ pub struct Commitments {
 
 impl fmt::Debug for Commitments {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Commitments {{ threshold: {}, hash: 0x{} }}", self.threshold, hex::encode(self.hash()))
+        write!(
+            f,
+            "Commitments {{ threshold: {}, hash: 0x{} }}",
+            self.threshold,
+            hex::encode(self.hash())
+        )
     }
 }
 
@@ -228,8 +234,10 @@ impl Commitments {
             let set = self.limb_set(c);
             let share = fragment.share(c)?;
             let blinder = fragment.blinder(c)?;
-            PedersenVerifierSet::<K256Share, Verifier>::verify_share_and_blinder(&set, &share, &blinder)
-                .map_err(|_| Error::InvalidFragment { culprit })?;
+            PedersenVerifierSet::<K256Share, Verifier>::verify_share_and_blinder(
+                &set, &share, &blinder,
+            )
+            .map_err(|_| Error::InvalidFragment { culprit })?;
         }
         Ok(())
     }
@@ -239,9 +247,17 @@ impl Commitments {
 ///
 /// # Errors
 /// [`Error::NotEnoughFragments`] if `threshold < 2` or `threshold > n`, or `n > 255`.
-pub fn split(seed: &Seed, threshold: u8, n: u8, rng: &mut impl CryptoRng) -> Result<(Commitments, Vec<Fragment>)> {
+pub fn split(
+    seed: &Seed,
+    threshold: u8,
+    n: u8,
+    rng: &mut impl CryptoRng,
+) -> Result<(Commitments, Vec<Fragment>)> {
     if threshold < 2 || threshold > n || threshold > 16 {
-        return Err(Error::NotEnoughFragments { needed: usize::from(threshold), got: usize::from(n) });
+        return Err(Error::NotEnoughFragments {
+            needed: usize::from(threshold),
+            got: usize::from(n),
+        });
     }
     let t = usize::from(threshold);
     let mut fragments: Vec<Fragment> = (1..=n)
@@ -269,7 +285,9 @@ pub fn split(seed: &Seed, threshold: u8, n: u8, rng: &mut impl CryptoRng) -> Res
         points.extend(
             PedersenVerifierSet::<K256Share, Verifier>::blind_verifiers(set).iter().map(|v| v.0),
         );
-        for ((f, s), b) in fragments.iter_mut().zip(result.secret_shares()).zip(result.blinder_shares()) {
+        for ((f, s), b) in
+            fragments.iter_mut().zip(result.secret_shares()).zip(result.blinder_shares())
+        {
             f.shares[c] = s.value().0.to_repr().into();
             f.blinders[c] = b.value().0.to_repr().into();
         }

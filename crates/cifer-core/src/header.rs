@@ -116,7 +116,10 @@ pub struct EnvelopePrefix {
 
 impl core::fmt::Debug for EnvelopePrefix {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("EnvelopePrefix").field("header", &self.header).field("len", &self.bytes.len()).finish()
+        f.debug_struct("EnvelopePrefix")
+            .field("header", &self.header)
+            .field("len", &self.bytes.len())
+            .finish()
     }
 }
 

@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 
 use crate::aead::{Backend, Cipher, Nonce};
 use crate::error::{Error, Result};
-use crate::header::{TAG_LEN, EnvelopePrefix};
+use crate::header::{EnvelopePrefix, TAG_LEN};
 use crate::schedule::{NONCE_PREFIX_LEN, StreamKey};
 
 /// At most 2^32 chunks per envelope.
@@ -156,7 +156,11 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 ///
 /// # Errors
 /// [`Error::Io`] from either side, [`Error::TooManyChunks`] past 2^32 chunks.
-pub fn seal_stream(sealer: &mut ChunkSealer, input: &mut impl Read, output: &mut impl Write) -> Result<u64> {
+pub fn seal_stream(
+    sealer: &mut ChunkSealer,
+    input: &mut impl Read,
+    output: &mut impl Write,
+) -> Result<u64> {
     let cs = sealer.chunk_size();
     let mut buf = vec![0u8; cs + TAG_LEN + 1];
     let mut carry = 0usize;
@@ -187,7 +191,11 @@ pub fn seal_stream(sealer: &mut ChunkSealer, input: &mut impl Read, output: &mut
 /// [`Error::Truncated`] if the body ends inside a tag, [`Error::Authentication`] for any
 /// chunk that fails (truncation at a chunk boundary, reordering, splicing, bit flips,
 /// trailing bytes), [`Error::Io`] from either side.
-pub fn open_stream(opener: &mut ChunkOpener, input: &mut impl Read, output: &mut impl Write) -> Result<u64> {
+pub fn open_stream(
+    opener: &mut ChunkOpener,
+    input: &mut impl Read,
+    output: &mut impl Write,
+) -> Result<u64> {
     let full = opener.chunk_size() + TAG_LEN;
     let mut buf = vec![0u8; full + 1];
     let mut carry = 0usize;

