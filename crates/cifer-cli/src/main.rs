@@ -59,9 +59,12 @@ fn usage_error(err: &clap::Error) -> ExitCode {
             ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(EXIT_USAGE))
         }
         _ => {
+            // clap's message runs until the first blank line (then usage and tips).
             let rendered = err.to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let message = first.strip_prefix("error: ").unwrap_or(first);
+            let message: Vec<&str> =
+                rendered.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+            let message = message.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
             Failure::new(EXIT_USAGE, format!("{message} (see 'cifer --help')")).report()
         }
     }
