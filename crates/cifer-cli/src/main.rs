@@ -16,9 +16,14 @@
 //! 1 (generic), 2 (usage), 3 (I/O), 4 (malformed envelope or key file) and 5 (decryption
 //! failed). Secrets (seeds, plaintext of failed chunks) are never printed.
 //!
-//! Decrypting to a file writes a temporary file beside it and renames it into place only
-//! once the whole envelope has authenticated. Decrypting to standard output releases each
-//! chunk as it authenticates: on failure the output so far must be discarded.
+//! Output files (`-o`) are written to a temporary file beside them (mode 0600 on Unix)
+//! and renamed into place only on success, so a failed run leaves nothing behind and an
+//! existing file untouched; in particular a decrypted file appears only once the whole
+//! envelope has authenticated. Decrypting to standard output releases each chunk as it
+//! authenticates: on failure the output so far must be discarded.
+//!
+//! Large file inputs (over 64 MiB) show a progress bar on standard error when it is a
+//! terminal.
 
 mod cli;
 mod fail;
