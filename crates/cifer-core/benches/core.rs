@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the protocol primitives.
-#![allow(clippy::unwrap_used, missing_docs, reason = "bench")]
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, missing_docs, reason = "bench")]
 
 use std::hint::black_box;
 

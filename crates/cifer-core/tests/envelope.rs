@@ -1,6 +1,6 @@
 //! Envelope behaviour: round trips around chunk boundaries, and every way of tampering
 //! with an envelope (truncation, extension, reordering, splicing, bit flips) failing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, reason = "tests")]
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, clippy::expect_used, clippy::panic, missing_docs, reason = "tests")]
 
 use std::io::Write;
 

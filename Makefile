@@ -1,0 +1,56 @@
+# One entry point for people and CI. `make run` is the main job, `make test` runs every
+# test, `make pr` is the pre-submit check (CI runs `make test` after installing).
+SHELL := /bin/bash
+CARGO ?= cargo
+# One package set and feature set everywhere, so the shared target dir is reused.
+CARGO_FLAGS := --workspace --all-features --locked
+
+.PHONY: setup run test test-rust test-interop test-contracts invariants pr fmt-check clippy bench fuzz
+
+setup: node_modules/.installed .venv-ok
+
+node_modules/.installed: package.json package-lock.json
+	@# Not `npm ci`: the Foundry packages list platform binaries that were never published
+	@# (404), which `npm ci` refuses; `npm install` follows the committed lockfile exactly.
+	npm install --no-audit --no-fund
+	touch $@
+
+.venv-ok: tests/interop/requirements.txt
+	python3 -c 'import cryptography, sys; sys.exit(0 if cryptography.__version__ >= "46" else 1)' 2>/dev/null \
+	  || pip install --quiet -r tests/interop/requirements.txt
+	touch $@
+
+run: setup
+	$(CARGO) build --release --locked -p cifer-cli
+	bash scripts/roundtrip.sh
+
+test: setup test-rust test-interop test-contracts invariants
+
+test-rust:
+	$(CARGO) test $(CARGO_FLAGS)
+
+test-interop:
+	$(CARGO) build $(CARGO_FLAGS) --bin cifer
+	bash tests/interop/run.sh target/debug/cifer
+
+test-contracts: setup
+	bash scripts/contracts-check.sh
+
+invariants:
+	@out=$$($(CARGO) tree -p cifer-core -e normal --all-features | grep -E 'tokio|sqlx|axum|alloy|serde_json' || true); \
+	if [ -n "$$out" ]; then echo "cifer-core must do no I/O, but depends on:"; echo "$$out"; exit 1; fi; \
+	echo "invariant: cifer-core has no I/O, HTTP, SQL or chain dependency"
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy:
+	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
+
+pr: fmt-check clippy test
+
+bench: setup
+	bash scripts/bench-core.sh
+
+fuzz:
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run envelope_decode -- -max_total_time=60
