@@ -7,7 +7,7 @@
 #
 # Optional environment: GOVERNANCE, ADMIN, CLUSTER_CONFIG (see Deploy.s.sol),
 # DEPLOYMENTS_DIR (default deployments/), FOUNDRY_BROADCAST (default broadcast/).
-# Extra arguments go to `forge script` (for example --slow, --legacy, --with-gas-price).
+# Extra arguments go to `forge script` (for example --legacy, --with-gas-price).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,7 +31,9 @@ fi
 chain_id="$(cast chain-id --rpc-url "$RPC_URL")"
 echo "deploying to chain $chain_id"
 
-forge script contracts/script/Deploy.s.sol:Deploy --rpc-url "$RPC_URL" --broadcast "$@"
+# --slow: one transaction at a time, each after the previous is mined (forge otherwise sends
+# them concurrently, and a node that drops one leaves the rest queued behind a nonce gap).
+forge script contracts/script/Deploy.s.sol:Deploy --rpc-url "$RPC_URL" --broadcast --slow "$@"
 
 node scripts/deployment-record.js \
   "$broadcast_dir/Deploy.s.sol/$chain_id/run-latest.json" \
