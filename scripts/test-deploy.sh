@@ -60,7 +60,7 @@ require("fs").writeFileSync(out, JSON.stringify(cfg, null, 2));
 RPC_URL="$rpc" PRIVATE_KEY="$deployer_key" GOVERNANCE="$governance" \
   CLUSTER_CONFIG="$work/cluster.json" DEPLOYMENTS_DIR="$work/deployments" \
   FOUNDRY_BROADCAST="$work/broadcast" \
-  bash scripts/deploy.sh --silent >"$work/deploy.log" 2>&1 || { cat "$work/deploy.log" >&2; exit 1; }
+  timeout 300 bash scripts/deploy.sh --silent >"$work/deploy.log" 2>&1 || { cat "$work/deploy.log" >&2; exit 1; }
 
 record="$work/deployments/$chain_id.json"
 field() { node -e 'const r=require(process.argv[1]); const v=r[process.argv[2]]; if(v===undefined) process.exit(1); console.log(v)' "$record" "$1"; }
