@@ -10,9 +10,7 @@ CARGO_FLAGS := --workspace --all-features --locked
 setup: node_modules/.installed .venv-ok
 
 node_modules/.installed: package.json package-lock.json
-	@# Not `npm ci`: the Foundry packages list platform binaries that were never published
-	@# (404), which `npm ci` refuses; `npm install` follows the committed lockfile exactly.
-	npm install --no-audit --no-fund
+	npm ci --no-audit --no-fund
 	touch $@
 
 .venv-ok: tests/interop/requirements.txt

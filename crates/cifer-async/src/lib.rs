@@ -6,8 +6,8 @@
 //! chunk buffer whatever the input length; output is byte-identical to the blocking
 //! drivers for the same stream key.
 
-use cifer_core::header::{EnvelopePrefix, HEADER_LEN, Header, TAG_LEN};
-use cifer_core::stream::{ChunkOpener, ChunkSealer};
+use cifer_core::header::{EnvelopePrefix, HEADER_LEN, Header};
+use cifer_core::stream::{ChunkOpener, ChunkSealer, OpenBuffer, SealBuffer};
 use cifer_core::{Backend, EncapsulationKey, Error, Result, Seed, StreamKey, envelope};
 use rand_core::CryptoRng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -24,33 +24,26 @@ async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> Result<us
 }
 
 /// Seals everything `input` yields as chunks into `output`; returns the plaintext length.
+/// One read and one write per chunk, through [`SealBuffer`].
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::TooManyChunks`].
-pub async fn seal_stream<R, W>(
-    sealer: &mut ChunkSealer,
-    input: &mut R,
-    output: &mut W,
-) -> Result<u64>
+pub async fn seal_stream<R, W>(sealer: ChunkSealer, input: &mut R, output: &mut W) -> Result<u64>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let cs = sealer.chunk_size();
-    let mut buf = vec![0u8; cs + TAG_LEN + 1];
-    let (mut carry, mut total) = (0usize, 0u64);
+    let mut buf = SealBuffer::new(sealer);
+    let mut total = 0u64;
     loop {
-        let filled = carry + read_full(input, &mut buf[carry..cs]).await?;
-        let last = filled < cs || read_full(input, &mut buf[cs + TAG_LEN..]).await? == 0;
-        sealer.seal_chunk(&mut buf[..filled + TAG_LEN], last)?;
-        output.write_all(&buf[..filled + TAG_LEN]).await?;
-        total += filled as u64;
+        let n = read_full(input, buf.read_region()).await?;
+        let (out, len, last) = buf.seal(n)?;
+        output.write_all(out).await?;
+        total += len as u64;
         if last {
             output.flush().await?;
             return Ok(total);
         }
-        buf[0] = buf[cs + TAG_LEN];
-        carry = 1;
     }
 }
 
@@ -59,30 +52,22 @@ where
 ///
 /// # Errors
 /// [`Error::Truncated`], [`Error::Authentication`], [`Error::Io`].
-pub async fn open_stream<R, W>(
-    opener: &mut ChunkOpener,
-    input: &mut R,
-    output: &mut W,
-) -> Result<u64>
+pub async fn open_stream<R, W>(opener: ChunkOpener, input: &mut R, output: &mut W) -> Result<u64>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let full = opener.chunk_size() + TAG_LEN;
-    let mut buf = vec![0u8; full + 1];
-    let (mut carry, mut total) = (0usize, 0u64);
+    let mut buf = OpenBuffer::new(opener);
+    let mut total = 0u64;
     loop {
-        let filled = carry + read_full(input, &mut buf[carry..full]).await?;
-        let last = filled < full || read_full(input, &mut buf[full..]).await? == 0;
-        let n = opener.open_chunk(&mut buf[..filled], last)?;
-        output.write_all(&buf[..n]).await?;
-        total += n as u64;
+        let n = read_full(input, buf.read_region()).await?;
+        let (out, last) = buf.open(n)?;
+        output.write_all(out).await?;
+        total += out.len() as u64;
         if last {
             output.flush().await?;
             return Ok(total);
         }
-        buf[0] = buf[full];
-        carry = 1;
     }
 }
 
@@ -119,8 +104,8 @@ where
 {
     let (prefix, key) = envelope::begin(recipient, header, rng)?;
     output.write_all(prefix.as_bytes()).await?;
-    let mut sealer = ChunkSealer::new(&key, &prefix, Backend::fastest())?;
-    seal_stream(&mut sealer, input, output).await
+    let sealer = ChunkSealer::new(&key, &prefix, Backend::fastest())?;
+    seal_stream(sealer, input, output).await
 }
 
 /// Decrypts the body of an envelope whose prefix was already read, with a stream key
@@ -138,8 +123,8 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut opener = ChunkOpener::new(key, prefix, Backend::fastest())?;
-    open_stream(&mut opener, input, output).await
+    let opener = ChunkOpener::new(key, prefix, Backend::fastest())?;
+    open_stream(opener, input, output).await
 }
 
 /// Decrypts a whole envelope with the secret's seed.

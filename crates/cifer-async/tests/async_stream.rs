@@ -18,11 +18,11 @@ async fn async_matches_blocking_and_round_trips() {
         let (prefix, key) =
             envelope::begin(&ek, header(), &mut ChaCha20Rng::seed_from_u64(2)).unwrap();
         let mut blocking = Vec::new();
-        let mut s = ChunkSealer::new(&key, &prefix, Backend::fastest()).unwrap();
-        cifer_core::stream::seal_stream(&mut s, &mut &pt[..], &mut blocking).unwrap();
+        let s = ChunkSealer::new(&key, &prefix, Backend::fastest()).unwrap();
+        cifer_core::stream::seal_stream(s, &mut &pt[..], &mut blocking).unwrap();
         let mut asynced = Vec::new();
-        let mut s = ChunkSealer::new(&key, &prefix, Backend::fastest()).unwrap();
-        cifer_async::seal_stream(&mut s, &mut &pt[..], &mut asynced).await.unwrap();
+        let s = ChunkSealer::new(&key, &prefix, Backend::fastest()).unwrap();
+        cifer_async::seal_stream(s, &mut &pt[..], &mut asynced).await.unwrap();
         assert_eq!(blocking, asynced, "len {len}");
 
         let mut env = Vec::new();

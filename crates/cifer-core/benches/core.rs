@@ -45,8 +45,8 @@ fn bench(c: &mut Criterion) {
             let mut out = Vec::with_capacity(big.len() + (big.len() >> 12) + 2048);
             b.iter(|| {
                 out.clear();
-                let mut s = ChunkSealer::new(&key, &prefix, backend).unwrap();
-                seal_stream(&mut s, &mut &big[..], &mut out).unwrap()
+                let s = ChunkSealer::new(&key, &prefix, backend).unwrap();
+                seal_stream(s, &mut &big[..], &mut out).unwrap()
             });
         });
     }

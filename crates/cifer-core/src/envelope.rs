@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::header::{EnvelopePrefix, HEADER_LEN, Header};
 use crate::keys::{EncapsulationKey, Seed, SharedSecret};
 use crate::schedule::StreamKey;
-use crate::stream::{ChunkOpener, ChunkSealer, open_stream, seal_stream};
+use crate::pipeline::{default_threads, open_stream_parallel, seal_stream_parallel};
+use crate::stream::{ChunkOpener, ChunkSealer};
 use crate::suite::Suite;
 
 /// Starts a suite 0x01 envelope to `recipient`: a fresh ML-KEM encapsulation, the prefix
@@ -116,8 +117,8 @@ pub fn encrypt(
 ) -> Result<u64> {
     let (prefix, key) = begin(recipient, header, rng)?;
     output.write_all(prefix.as_bytes())?;
-    let mut sealer = ChunkSealer::new(&key, &prefix, Backend::fastest())?;
-    seal_stream(&mut sealer, input, output)
+    let sealer = ChunkSealer::new(&key, &prefix, Backend::fastest())?;
+    seal_stream_parallel(sealer, input, output, default_threads())
 }
 
 /// Decrypts an envelope with a stream key obtained elsewhere (from the black box),
@@ -131,8 +132,8 @@ pub fn decrypt_body(
     input: &mut impl Read,
     output: &mut impl Write,
 ) -> Result<u64> {
-    let mut opener = ChunkOpener::new(key, prefix, Backend::fastest())?;
-    open_stream(&mut opener, input, output)
+    let opener = ChunkOpener::new(key, prefix, Backend::fastest())?;
+    open_stream_parallel(opener, input, output, default_threads())
 }
 
 /// Decrypts a whole envelope with the secret's seed (local identity file).

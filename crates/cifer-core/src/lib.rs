@@ -34,6 +34,7 @@ pub mod error;
 pub mod fragment;
 pub mod header;
 pub mod keys;
+pub mod pipeline;
 pub mod schedule;
 pub mod stream;
 pub mod suite;

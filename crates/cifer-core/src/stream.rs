@@ -26,22 +26,37 @@ impl ChunkCounter {
         Self { nonce_prefix: key.nonce_prefix, next: 0, finished: false }
     }
 
-    fn next_nonce(&mut self, last: bool) -> Result<Nonce> {
+    /// Hands out `count` consecutive chunk indices, the last of them final if `ends`.
+    /// Every index is handed out once, so no (key, nonce) pair can repeat.
+    fn reserve(&mut self, count: u64, ends: bool) -> Result<u64> {
         if self.finished {
             return Err(Error::Authentication);
         }
-        if self.next >= MAX_CHUNKS {
+        let base = self.next;
+        let end = base.checked_add(count).ok_or(Error::TooManyChunks)?;
+        if end > MAX_CHUNKS {
             return Err(Error::TooManyChunks);
         }
-        let mut nonce = [0u8; 12];
-        nonce[..NONCE_PREFIX_LEN].copy_from_slice(&self.nonce_prefix);
-        #[allow(clippy::cast_possible_truncation, reason = "checked against MAX_CHUNKS above")]
-        nonce[NONCE_PREFIX_LEN..11].copy_from_slice(&(self.next as u32).to_be_bytes());
-        nonce[11] = u8::from(last);
-        self.next += 1;
-        self.finished = last;
-        Ok(nonce)
+        self.next = end;
+        self.finished = ends;
+        Ok(base)
     }
+
+    fn next_nonce(&mut self, last: bool) -> Result<Nonce> {
+        let index = self.reserve(1, last)?;
+        Ok(nonce_for(&self.nonce_prefix, index, last))
+    }
+}
+
+/// `nonce_prefix || BE32(index) || flag` (PROTOCOL.md §2.2). `index < 2^32` is checked by
+/// [`ChunkCounter::reserve`] before any index reaches here.
+fn nonce_for(prefix: &[u8; NONCE_PREFIX_LEN], index: u64, last: bool) -> Nonce {
+    let mut nonce = [0u8; 12];
+    nonce[..NONCE_PREFIX_LEN].copy_from_slice(prefix);
+    #[allow(clippy::cast_possible_truncation, reason = "index < 2^32, see reserve")]
+    nonce[NONCE_PREFIX_LEN..11].copy_from_slice(&(index as u32).to_be_bytes());
+    nonce[11] = u8::from(last);
+    nonce
 }
 
 /// Seals chunks in order. Sans-I/O: the caller owns the buffers.
@@ -83,6 +98,17 @@ impl ChunkSealer {
             return Err(Error::Authentication);
         }
         let nonce = self.counter.next_nonce(last)?;
+        self.cipher.seal(&nonce, &[], chunk)
+    }
+
+    /// Reserves `count` chunk indices for [`Self::seal_at`]; the last is final if `ends`.
+    pub(crate) fn reserve(&mut self, count: u64, ends: bool) -> Result<u64> {
+        self.counter.reserve(count, ends)
+    }
+
+    /// Seals a chunk at an index obtained from [`Self::reserve`] (for parallel drivers).
+    pub(crate) fn seal_at(&self, index: u64, chunk: &mut [u8], last: bool) -> Result<()> {
+        let nonce = nonce_for(&self.counter.nonce_prefix, index, last);
         self.cipher.seal(&nonce, &[], chunk)
     }
 }
@@ -132,10 +158,21 @@ impl ChunkOpener {
         let nonce = self.counter.next_nonce(last)?;
         self.cipher.open(&nonce, &[], chunk)
     }
+
+    /// Reserves `count` chunk indices for [`Self::open_at`]; the last is final if `ends`.
+    pub(crate) fn reserve(&mut self, count: u64, ends: bool) -> Result<u64> {
+        self.counter.reserve(count, ends)
+    }
+
+    /// Opens a chunk at an index obtained from [`Self::reserve`] (for parallel drivers).
+    pub(crate) fn open_at(&self, index: u64, chunk: &mut [u8], last: bool) -> Result<usize> {
+        let nonce = nonce_for(&self.counter.nonce_prefix, index, last);
+        self.cipher.open(&nonce, &[], chunk)
+    }
 }
 
 /// Reads until `buf` is full or the reader is exhausted; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {
@@ -148,40 +185,131 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Seals everything `input` yields, as chunks, into `output` (the prefix must already
-/// have been written). Returns the number of plaintext bytes.
+/// The buffer side of sealing a stream, shared by the blocking and async drivers: one
+/// buffer of `chunk_size + 16` bytes, whose byte after the chunk doubles as a look-ahead.
 ///
-/// One buffer of `chunk_size + 17` bytes: the extra byte is a look-ahead that tells a
-/// full chunk that is last from one that is not.
+/// Each round the driver fills [`SealBuffer::read_region`] (up to `chunk_size + 1` bytes
+/// with the carried byte; short only at end of input) and calls [`SealBuffer::seal`],
+/// which seals the chunk in place and returns the bytes to write. A full region means
+/// more input follows, so that chunk is not the last and its extra byte is carried over.
+/// One read and one write per chunk, straight from and to this buffer.
+pub struct SealBuffer {
+    sealer: ChunkSealer,
+    buf: Vec<u8>,
+    carry: Option<u8>,
+    start: usize,
+}
+
+impl SealBuffer {
+    /// A buffer for `sealer`'s chunk size.
+    #[must_use]
+    pub fn new(sealer: ChunkSealer) -> Self {
+        let cs = sealer.chunk_size();
+        Self { sealer, buf: vec![0u8; cs + TAG_LEN], carry: None, start: 0 }
+    }
+
+    /// Where to read the next piece of plaintext into; fill it completely unless the
+    /// input ends.
+    pub fn read_region(&mut self) -> &mut [u8] {
+        let cs = self.sealer.chunk_size();
+        self.start = usize::from(self.carry.is_some());
+        if let Some(b) = self.carry.take() {
+            self.buf[0] = b;
+        }
+        &mut self.buf[self.start..=cs]
+    }
+
+    /// Seals what was read (`n` bytes into the region); returns the bytes to write, the
+    /// plaintext length of the chunk, and whether it was the last.
+    ///
+    /// # Errors
+    /// [`Error::TooManyChunks`] past 2^32 chunks; [`Error::Authentication`] if called
+    /// again after the last chunk.
+    pub fn seal(&mut self, n: usize) -> Result<(&[u8], usize, bool)> {
+        let cs = self.sealer.chunk_size();
+        let filled = self.start + n;
+        let last = filled <= cs;
+        let len = filled.min(cs);
+        if !last {
+            self.carry = Some(self.buf[cs]);
+        }
+        self.sealer.seal_chunk(&mut self.buf[..len + TAG_LEN], last)?;
+        Ok((&self.buf[..len + TAG_LEN], len, last))
+    }
+}
+
+/// The buffer side of opening a stream, shared by the blocking and async drivers: one
+/// buffer of `chunk_size + 16 + 1` bytes (chunk, tag, look-ahead).
+pub struct OpenBuffer {
+    opener: ChunkOpener,
+    buf: Vec<u8>,
+    carry: Option<u8>,
+    start: usize,
+}
+
+impl OpenBuffer {
+    /// A buffer for `opener`'s chunk size.
+    #[must_use]
+    pub fn new(opener: ChunkOpener) -> Self {
+        let full = opener.chunk_size() + TAG_LEN;
+        Self { opener, buf: vec![0u8; full + 1], carry: None, start: 0 }
+    }
+
+    /// Where to read the next piece of the body into; fill it completely unless the
+    /// input ends.
+    pub fn read_region(&mut self) -> &mut [u8] {
+        let full = self.opener.chunk_size() + TAG_LEN;
+        self.start = usize::from(self.carry.is_some());
+        if let Some(b) = self.carry.take() {
+            self.buf[0] = b;
+        }
+        &mut self.buf[self.start..=full]
+    }
+
+    /// Opens what was read (`n` bytes into the region); returns the authenticated
+    /// plaintext and whether the chunk was the last.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if the body ends inside a tag; [`Error::Authentication`] for
+    /// anything that does not authenticate.
+    pub fn open(&mut self, n: usize) -> Result<(&[u8], bool)> {
+        let full = self.opener.chunk_size() + TAG_LEN;
+        let filled = self.start + n;
+        let last = filled <= full;
+        if !last {
+            self.carry = Some(self.buf[full]);
+        }
+        let len = self.opener.open_chunk(&mut self.buf[..filled.min(full)], last)?;
+        Ok((&self.buf[..len], last))
+    }
+}
+
+/// Seals everything `input` yields, as chunks, into `output` (the prefix must already
+/// have been written). Returns the number of plaintext bytes. Memory: one chunk.
 ///
 /// # Errors
 /// [`Error::Io`] from either side, [`Error::TooManyChunks`] past 2^32 chunks.
 pub fn seal_stream(
-    sealer: &mut ChunkSealer,
+    sealer: ChunkSealer,
     input: &mut impl Read,
     output: &mut impl Write,
 ) -> Result<u64> {
-    let cs = sealer.chunk_size();
-    let mut buf = vec![0u8; cs + TAG_LEN + 1];
-    let mut carry = 0usize;
+    let mut buf = SealBuffer::new(sealer);
     let mut total = 0u64;
     loop {
-        let filled = carry + read_full(input, &mut buf[carry..cs])?;
-        let last = filled < cs || read_full(input, &mut buf[cs + TAG_LEN..])? == 0;
-        sealer.seal_chunk(&mut buf[..filled + TAG_LEN], last)?;
-        output.write_all(&buf[..filled + TAG_LEN])?;
-        total += filled as u64;
+        let n = read_full(input, buf.read_region())?;
+        let (out, len, last) = buf.seal(n)?;
+        output.write_all(out)?;
+        total += len as u64;
         if last {
             output.flush()?;
             return Ok(total);
         }
-        buf[0] = buf[cs + TAG_LEN];
-        carry = 1;
     }
 }
 
 /// Opens the chunks `input` yields (positioned after the prefix) into `output`. Returns
-/// the number of plaintext bytes.
+/// the number of plaintext bytes. Memory: one chunk.
 ///
 /// Plaintext is written a chunk at a time as each chunk authenticates; the message as a
 /// whole is authentic only when this returns `Ok`. Callers writing to a file should write
@@ -192,26 +320,21 @@ pub fn seal_stream(
 /// chunk that fails (truncation at a chunk boundary, reordering, splicing, bit flips,
 /// trailing bytes), [`Error::Io`] from either side.
 pub fn open_stream(
-    opener: &mut ChunkOpener,
+    opener: ChunkOpener,
     input: &mut impl Read,
     output: &mut impl Write,
 ) -> Result<u64> {
-    let full = opener.chunk_size() + TAG_LEN;
-    let mut buf = vec![0u8; full + 1];
-    let mut carry = 0usize;
+    let mut buf = OpenBuffer::new(opener);
     let mut total = 0u64;
     loop {
-        let filled = carry + read_full(input, &mut buf[carry..full])?;
-        let last = filled < full || read_full(input, &mut buf[full..])? == 0;
-        let n = opener.open_chunk(&mut buf[..filled], last)?;
-        output.write_all(&buf[..n])?;
-        total += n as u64;
+        let n = read_full(input, buf.read_region())?;
+        let (out, last) = buf.open(n)?;
+        output.write_all(out)?;
+        total += out.len() as u64;
         if last {
             output.flush()?;
             return Ok(total);
         }
-        buf[0] = buf[full];
-        carry = 1;
     }
 }
 

@@ -179,8 +179,8 @@ fn encryptor_writer_matches_streaming_driver() {
         let pt = plaintext(len);
         let (prefix, key) = envelope::begin(&ek, header(10), &mut rng(10)).unwrap();
         let mut via_driver = prefix.as_bytes().to_vec();
-        let mut sealer = ChunkSealer::new(&key, &prefix, Backend::RustCrypto).unwrap();
-        cifer_core::stream::seal_stream(&mut sealer, &mut &pt[..], &mut via_driver).unwrap();
+        let sealer = ChunkSealer::new(&key, &prefix, Backend::RustCrypto).unwrap();
+        cifer_core::stream::seal_stream(sealer, &mut &pt[..], &mut via_driver).unwrap();
 
         let sealer = ChunkSealer::new(&key, &prefix, Backend::fastest()).unwrap();
         let mut w = Encryptor::new(Vec::new(), &prefix, sealer).unwrap();
@@ -201,9 +201,9 @@ fn stream_key_from_black_box_opens_body() {
     let key = seed.stream_key(&prefix).unwrap();
     let key = cifer_core::StreamKey::from_bytes(&key.to_bytes());
     let mut out = Vec::new();
-    let mut opener =
+    let opener =
         cifer_core::stream::ChunkOpener::new(&key, &prefix, Backend::fastest()).unwrap();
-    open_stream(&mut opener, &mut &sealed[used..], &mut out).unwrap();
+    open_stream(opener, &mut &sealed[used..], &mut out).unwrap();
     assert_eq!(out, plaintext(1500));
     assert_eq!(format!("{key:?}"), "StreamKey(<redacted>)");
 }
@@ -221,8 +221,8 @@ fn aead_backends_agree() {
             .into_iter()
             .map(|b| {
                 let mut out = Vec::new();
-                let mut s = ChunkSealer::new(&key, &prefix, b).unwrap();
-                cifer_core::stream::seal_stream(&mut s, &mut &pt[..], &mut out).unwrap();
+                let s = ChunkSealer::new(&key, &prefix, b).unwrap();
+                cifer_core::stream::seal_stream(s, &mut &pt[..], &mut out).unwrap();
                 out
             })
             .collect();

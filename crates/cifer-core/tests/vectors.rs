@@ -33,9 +33,9 @@ fn build() -> Value {
         let (prefix, key) = envelope::begin_deterministic(&ek, header, &m).unwrap();
         assert_eq!(prefix.encapsulation(), &ct[..]);
         let mut out = prefix.as_bytes().to_vec();
-        let mut sealer =
+        let sealer =
             stream::ChunkSealer::new(&key, &prefix, cifer_core::Backend::RustCrypto).unwrap();
-        stream::seal_stream(&mut sealer, &mut &pt[..], &mut out).unwrap();
+        stream::seal_stream(sealer, &mut &pt[..], &mut out).unwrap();
         assert_eq!(envelope::open(&seed, &out).unwrap(), pt);
         cases.push(json!({
             "name": name,

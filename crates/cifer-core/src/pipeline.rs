@@ -1,0 +1,262 @@
+//! Parallel STREAM drivers (PROTOCOL.md §2.2): the same bytes as
+//! [`seal_stream`](crate::stream::seal_stream) / [`open_stream`](crate::stream::open_stream),
+//! faster on several cores.
+//!
+//! Chunks are independent once their index is fixed, so a batch of chunks is sealed or
+//! opened by several threads while the calling thread writes the previous batch and reads
+//! the next one. Three batch buffers of about 4 MiB rotate (reading → crypto → writing),
+//! so memory stays near 12 MiB whatever the input length. Chunk indices are handed out by
+//! the sealer's counter ([`ChunkSealer::reserve`]) exactly once each, so a (key, nonce)
+//! pair can never repeat. Reader and writer are used only from the calling thread.
+//! Chunks larger than 4 MiB fall back to the one-buffer sequential driver, which keeps
+//! memory within two chunks.
+
+use std::io::{Read, Write};
+use std::thread;
+
+use crate::error::{Error, Result};
+use crate::header::TAG_LEN;
+use crate::stream::{ChunkOpener, ChunkSealer, open_stream, read_full, seal_stream};
+
+/// Target plaintext bytes per batch.
+const BATCH_BYTES: usize = 4 << 20;
+
+/// Worker threads to use: the machine's parallelism, at most 8.
+#[must_use]
+pub fn default_threads() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+struct Batch {
+    buf: Vec<u8>,
+    /// Length of each chunk in the batch as read (plaintext for sealing, ciphertext+tag
+    /// for opening), then as written.
+    lens: Vec<usize>,
+    /// Whether the batch ends the message.
+    last: bool,
+    base: u64,
+}
+
+impl Batch {
+    fn new(len: usize, k: usize) -> Self {
+        Self { buf: vec![0u8; len], lens: Vec::with_capacity(k), last: false, base: 0 }
+    }
+}
+
+/// Runs `f(chunk_index_in_batch, slot)` over the first `n` slots of `buf`, split across
+/// `threads` scoped threads, while `io` runs on the calling thread.
+fn crypto_alongside<F, G>(buf: &mut [u8], slot: usize, n: usize, threads: usize, f: F, io: G) -> Result<()>
+where
+    F: Fn(usize, &mut [u8]) -> Result<()> + Sync,
+    G: FnOnce() -> Result<()>,
+{
+    let per = n.div_ceil(threads.max(1)).max(1);
+    thread::scope(|s| {
+        let f = &f;
+        let used = (n * slot).min(buf.len());
+        let handles: Vec<_> = buf[..used]
+            .chunks_mut(per * slot)
+            .enumerate()
+            .map(|(part, region)| {
+                s.spawn(move || {
+                    for (j, chunk) in region.chunks_mut(slot).enumerate() {
+                        f(part * per + j, chunk)?;
+                    }
+                    Ok::<(), Error>(())
+                })
+            })
+            .collect();
+        let io_result = io();
+        let mut result = Ok(());
+        for h in handles {
+            let r = h.join().unwrap_or(Err(Error::Authentication));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        io_result.and(result)
+    })
+}
+
+/// Parallel [`seal_stream`]: identical output. Returns the plaintext length.
+///
+/// # Errors
+/// As [`seal_stream`].
+pub fn seal_stream_parallel(
+    mut sealer: ChunkSealer,
+    input: &mut impl Read,
+    output: &mut impl Write,
+    threads: usize,
+) -> Result<u64> {
+    let cs = sealer.chunk_size();
+    if threads < 2 || cs > BATCH_BYTES {
+        return seal_stream(sealer, input, output);
+    }
+    let slot = cs + TAG_LEN;
+    let k = BATCH_BYTES / cs;
+    let mut carry: Option<u8> = None;
+    // Reads up to k chunks into their slots: one read of cs + 1 bytes per chunk, the
+    // extra byte (landing in the tag area) being the look-ahead that says more follows.
+    let mut fill = |b: &mut Batch, input: &mut dyn Read| -> Result<()> {
+        b.lens.clear();
+        b.last = false;
+        for j in 0..k {
+            let at = j * slot;
+            let start = usize::from(carry.is_some());
+            if let Some(byte) = carry.take() {
+                b.buf[at] = byte;
+            }
+            let filled = start + read_full(input, &mut b.buf[at + start..=at + cs])?;
+            b.lens.push(filled.min(cs));
+            if filled <= cs {
+                b.last = true;
+                return Ok(());
+            }
+            carry = Some(b.buf[at + cs]);
+        }
+        Ok(())
+    };
+    let write = |b: &Batch, output: &mut dyn Write| -> Result<()> {
+        for (j, len) in b.lens.iter().enumerate() {
+            output.write_all(&b.buf[j * slot..j * slot + len + TAG_LEN])?;
+        }
+        Ok(())
+    };
+    let (mut reading, mut sealing, mut writing) =
+        (Batch::new(k * slot, k), Batch::new(k * slot, k), Batch::new(k * slot, k));
+    fill(&mut sealing, input)?;
+    let mut total = 0u64;
+    let mut pending_write = false;
+    loop {
+        let n = sealing.lens.len();
+        sealing.base = sealer.reserve(n as u64, sealing.last)?;
+        let (base, last, lens) = (sealing.base, sealing.last, sealing.lens.clone());
+        let sealer_ref = &sealer;
+        let more = !sealing.last;
+        crypto_alongside(
+            &mut sealing.buf,
+            slot,
+            n,
+            threads,
+            |j, chunk| {
+                let is_last = last && j + 1 == n;
+                sealer_ref.seal_at(base + j as u64, &mut chunk[..lens[j] + TAG_LEN], is_last)
+            },
+            || {
+                if pending_write {
+                    write(&writing, output)?;
+                }
+                if more {
+                    fill(&mut reading, input)?;
+                }
+                Ok(())
+            },
+        )?;
+        total += sealing.lens.iter().map(|l| *l as u64).sum::<u64>();
+        if sealing.last {
+            write(&sealing, output)?;
+            output.flush()?;
+            return Ok(total);
+        }
+        // Rotate: sealed → writing, read → sealing, written → reading.
+        std::mem::swap(&mut writing, &mut sealing);
+        std::mem::swap(&mut sealing, &mut reading);
+        pending_write = true;
+    }
+}
+
+/// Parallel [`open_stream`]: identical output and errors. Plaintext of a batch is written
+/// only after every chunk of that batch (and all before it) authenticated.
+///
+/// # Errors
+/// As [`open_stream`].
+pub fn open_stream_parallel(
+    mut opener: ChunkOpener,
+    input: &mut impl Read,
+    output: &mut impl Write,
+    threads: usize,
+) -> Result<u64> {
+    let cs = opener.chunk_size();
+    if threads < 2 || cs > BATCH_BYTES {
+        return open_stream(opener, input, output);
+    }
+    let slot = cs + TAG_LEN;
+    let k = BATCH_BYTES / cs;
+    let mut carry: Option<u8> = None;
+    // One contiguous read of up to k slots plus a look-ahead byte.
+    let mut fill = |b: &mut Batch, input: &mut dyn Read| -> Result<()> {
+        b.lens.clear();
+        let start = usize::from(carry.is_some());
+        if let Some(byte) = carry.take() {
+            b.buf[0] = byte;
+        }
+        let filled = start + read_full(input, &mut b.buf[start..=k * slot])?;
+        b.last = filled <= k * slot;
+        if !b.last {
+            carry = Some(b.buf[k * slot]);
+            b.lens.resize(k, slot);
+            return Ok(());
+        }
+        // The final batch: full slots, then the remainder (or a full slot) as the last
+        // chunk. An empty body still has one (empty) last chunk, which must hold a tag.
+        let n = filled.div_ceil(slot).max(1);
+        b.lens.resize(n, slot);
+        b.lens[n - 1] = filled - (n - 1) * slot;
+        Ok(())
+    };
+    let write = |b: &Batch, output: &mut dyn Write| -> Result<()> {
+        for (j, len) in b.lens.iter().enumerate() {
+            output.write_all(&b.buf[j * slot..j * slot + len])?;
+        }
+        Ok(())
+    };
+    let (mut reading, mut opening, mut writing) = (
+        Batch::new(k * slot + 1, k),
+        Batch::new(k * slot + 1, k),
+        Batch::new(k * slot + 1, k),
+    );
+    fill(&mut opening, input)?;
+    let mut total = 0u64;
+    let mut pending_write = false;
+    loop {
+        let n = opening.lens.len();
+        if opening.last && opening.lens[n - 1] < TAG_LEN {
+            return Err(Error::Truncated);
+        }
+        let base = opener.reserve(n as u64, opening.last)?;
+        let (last, lens) = (opening.last, opening.lens.clone());
+        let opener_ref = &opener;
+        let more = !opening.last;
+        crypto_alongside(
+            &mut opening.buf,
+            slot,
+            n,
+            threads,
+            |j, chunk| {
+                let is_last = last && j + 1 == n;
+                opener_ref.open_at(base + j as u64, &mut chunk[..lens[j]], is_last).map(|_| ())
+            },
+            || {
+                if pending_write {
+                    write(&writing, output)?;
+                }
+                if more {
+                    fill(&mut reading, input)?;
+                }
+                Ok(())
+            },
+        )?;
+        for len in &mut opening.lens {
+            *len -= TAG_LEN;
+        }
+        total += opening.lens.iter().map(|l| *l as u64).sum::<u64>();
+        if opening.last {
+            write(&opening, output)?;
+            output.flush()?;
+            return Ok(total);
+        }
+        std::mem::swap(&mut writing, &mut opening);
+        std::mem::swap(&mut opening, &mut reading);
+        pending_write = true;
+    }
+}

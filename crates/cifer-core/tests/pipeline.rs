@@ -1,0 +1,102 @@
+//! The parallel drivers produce exactly the sequential drivers' bytes and errors,
+//! across batch boundaries (4 MiB of plaintext per batch).
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, clippy::expect_used, missing_docs, reason = "tests")]
+
+use cifer_core::header::{HEADER_LEN, TAG_LEN};
+use cifer_core::pipeline::{open_stream_parallel, seal_stream_parallel};
+use cifer_core::stream::{ChunkOpener, ChunkSealer, open_stream, seal_stream};
+use cifer_core::{Backend, EnvelopePrefix, Error, Header, Seed, StreamKey, Suite, envelope};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const MIB: usize = 1 << 20;
+
+fn setup(log2: u8) -> (EnvelopePrefix, StreamKey) {
+    let seed = Seed::generate(&mut ChaCha20Rng::seed_from_u64(1));
+    let header = Header::new(Suite::MlKem768, log2, 5, [9u8; 32]).unwrap();
+    envelope::begin(&seed.encapsulation_key(), header, &mut ChaCha20Rng::seed_from_u64(2)).unwrap()
+}
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 4093) as u8).collect()
+}
+
+fn sequential(prefix: &EnvelopePrefix, key: &StreamKey, pt: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    seal_stream(ChunkSealer::new(key, prefix, Backend::fastest()).unwrap(), &mut &pt[..], &mut out).unwrap();
+    out
+}
+
+fn parallel_open(prefix: &EnvelopePrefix, key: &StreamKey, body: &[u8], threads: usize) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    let opener = ChunkOpener::new(key, prefix, Backend::fastest()).unwrap();
+    open_stream_parallel(opener, &mut &body[..], &mut out, threads).map(|_| out)
+}
+
+#[test]
+fn parallel_matches_sequential_across_batch_boundaries() {
+    for log2 in [10u8, 16] {
+        let (prefix, key) = setup(log2);
+        let cs = 1usize << log2;
+        for len in [0, 1, cs, cs + 1, 4 * MIB - 1, 4 * MIB, 4 * MIB + 1, 4 * MIB + cs, 8 * MIB + 5, 9 * MIB] {
+            let pt = data(len);
+            let expected = sequential(&prefix, &key, &pt);
+            for threads in [2, 3] {
+                let mut got = Vec::new();
+                let sealer = ChunkSealer::new(&key, &prefix, Backend::fastest()).unwrap();
+                let n = seal_stream_parallel(sealer, &mut &pt[..], &mut got, threads).unwrap();
+                assert_eq!(n, len as u64);
+                assert!(got == expected, "log2 {log2} len {len} threads {threads}");
+                assert!(parallel_open(&prefix, &key, &got, threads).unwrap() == pt, "open log2 {log2} len {len}");
+            }
+        }
+    }
+}
+
+#[test]
+fn parallel_open_rejects_what_sequential_rejects() {
+    let (prefix, key) = setup(10);
+    let pt = data(9 * MIB + 100);
+    let body = sequential(&prefix, &key, &pt);
+    let slot = 1024 + TAG_LEN;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("flip in second batch", {
+            let mut b = body.clone();
+            b[5 * MIB] ^= 1;
+            b
+        }),
+        ("cut at a chunk boundary in a later batch", body[..slot * 5000].to_vec()),
+        ("cut at the first batch boundary", body[..slot * 4096].to_vec()),
+        ("cut inside the final tag", body[..body.len() - 90].to_vec()),
+        ("one extra byte", [body.clone(), vec![0]].concat()),
+        ("two chunks swapped", {
+            let mut b = body.clone();
+            let (x, y) = b.split_at_mut(slot * 4097);
+            x[slot * 4096..].swap_with_slice(&mut y[..slot]);
+            b
+        }),
+        ("empty body", Vec::new()),
+        ("body shorter than a tag", body[..10].to_vec()),
+    ];
+    for (name, bad) in cases {
+        let mut seq_out = Vec::new();
+        let opener = ChunkOpener::new(&key, &prefix, Backend::fastest()).unwrap();
+        let seq = open_stream(opener, &mut &bad[..], &mut seq_out);
+        let par = parallel_open(&prefix, &key, &bad, 2);
+        assert!(seq.is_err(), "{name}: sequential accepted");
+        assert_eq!(format!("{:?}", seq.unwrap_err()), format!("{:?}", par.unwrap_err()), "{name}");
+    }
+    let _ = HEADER_LEN;
+}
+
+#[test]
+fn envelope_encrypt_uses_parallel_path_and_round_trips() {
+    let seed = Seed::generate(&mut ChaCha20Rng::seed_from_u64(3));
+    let pt = data(6 * MIB + 3);
+    let header = Header::new(Suite::MlKem768, 16, 1, [0u8; 32]).unwrap();
+    let mut env = Vec::new();
+    envelope::encrypt(&seed.encapsulation_key(), header, &mut ChaCha20Rng::seed_from_u64(4), &mut &pt[..], &mut env).unwrap();
+    let mut out = Vec::new();
+    envelope::decrypt(&seed, &mut &env[..], &mut out).unwrap();
+    assert!(out == pt);
+}
