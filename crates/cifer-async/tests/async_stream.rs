@@ -1,5 +1,11 @@
 //! The async drivers agree byte for byte with the blocking ones and reject tampering.
-#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, clippy::expect_used, missing_docs, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::expect_used,
+    missing_docs,
+    reason = "tests"
+)]
 
 use cifer_core::{Backend, Error, Header, Seed, Suite, envelope, stream::ChunkSealer};
 use rand_chacha::ChaCha20Rng;

@@ -1,7 +1,13 @@
 //! Prints the speed goals as measured figures and ratios, in one run:
 //! envelope seal throughput against the fastest raw AES-256-GCM on this machine, and the
 //! cost of a 1 KiB encryption. `scripts/bench-core.sh` runs it with the CLI comparison.
-#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, clippy::cast_precision_loss, missing_docs, reason = "bench")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    missing_docs,
+    reason = "bench"
+)]
 
 use std::time::{Duration, Instant};
 

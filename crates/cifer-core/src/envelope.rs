@@ -8,8 +8,8 @@ use crate::aead::Backend;
 use crate::error::{Error, Result};
 use crate::header::{EnvelopePrefix, HEADER_LEN, Header};
 use crate::keys::{EncapsulationKey, Seed, SharedSecret};
-use crate::schedule::StreamKey;
 use crate::pipeline::{default_threads, open_stream_parallel, seal_stream_parallel};
+use crate::schedule::StreamKey;
 use crate::stream::{ChunkOpener, ChunkSealer};
 use crate::suite::Suite;
 

@@ -44,8 +44,18 @@ impl Batch {
 }
 
 /// Runs `f(chunk_index_in_batch, slot)` over the first `n` slots of `buf`, split across
-/// `threads` scoped threads, while `io` runs on the calling thread.
-fn crypto_alongside<F, G>(buf: &mut [u8], slot: usize, n: usize, threads: usize, f: F, io: G) -> Result<()>
+/// `threads` scoped threads in contiguous ranges, while `io` runs on the calling thread.
+///
+/// Returns the I/O error if `io` failed, else the first (lowest-index) chunk failure as
+/// `Err((index, error))` so that callers can still release the chunks before it.
+fn crypto_alongside<F, G>(
+    buf: &mut [u8],
+    slot: usize,
+    n: usize,
+    threads: usize,
+    f: F,
+    io: G,
+) -> Result<Result<(), (usize, Error)>>
 where
     F: Fn(usize, &mut [u8]) -> Result<()> + Sync,
     G: FnOnce() -> Result<()>,
@@ -60,21 +70,25 @@ where
             .map(|(part, region)| {
                 s.spawn(move || {
                     for (j, chunk) in region.chunks_mut(slot).enumerate() {
-                        f(part * per + j, chunk)?;
+                        let index = part * per + j;
+                        f(index, chunk).map_err(|e| (index, e))?;
                     }
-                    Ok::<(), Error>(())
+                    Ok(())
                 })
             })
             .collect();
         let io_result = io();
-        let mut result = Ok(());
+        let mut first: Result<(), (usize, Error)> = Ok(());
         for h in handles {
-            let r = h.join().unwrap_or(Err(Error::Authentication));
-            if result.is_ok() {
-                result = r;
+            // A worker only panics on a bug; count it as a failure of its range.
+            let r = h.join().unwrap_or(Err((0, Error::Authentication)));
+            if let Err((j, e)) = r {
+                if first.as_ref().err().is_none_or(|(k, _)| j < *k) {
+                    first = Err((j, e));
+                }
             }
         }
-        io_result.and(result)
+        io_result.map(|()| first)
     })
 }
 
@@ -151,7 +165,8 @@ pub fn seal_stream_parallel(
                 }
                 Ok(())
             },
-        )?;
+        )?
+        .map_err(|(_, e)| e)?;
         total += sealing.lens.iter().map(|l| *l as u64).sum::<u64>();
         if sealing.last {
             write(&sealing, output)?;
@@ -210,11 +225,8 @@ pub fn open_stream_parallel(
         }
         Ok(())
     };
-    let (mut reading, mut opening, mut writing) = (
-        Batch::new(k * slot + 1, k),
-        Batch::new(k * slot + 1, k),
-        Batch::new(k * slot + 1, k),
-    );
+    let (mut reading, mut opening, mut writing) =
+        (Batch::new(k * slot + 1, k), Batch::new(k * slot + 1, k), Batch::new(k * slot + 1, k));
     fill(&mut opening, input)?;
     let mut total = 0u64;
     let mut pending_write = false;
@@ -227,7 +239,7 @@ pub fn open_stream_parallel(
         let (last, lens) = (opening.last, opening.lens.clone());
         let opener_ref = &opener;
         let more = !opening.last;
-        crypto_alongside(
+        let opened = crypto_alongside(
             &mut opening.buf,
             slot,
             n,
@@ -247,7 +259,15 @@ pub fn open_stream_parallel(
             },
         )?;
         for len in &mut opening.lens {
-            *len -= TAG_LEN;
+            *len = len.saturating_sub(TAG_LEN);
+        }
+        if let Err((bad, e)) = opened {
+            // Release what authenticated before the failing chunk, as the sequential
+            // driver does, then fail.
+            opening.lens.truncate(bad);
+            write(&opening, output)?;
+            output.flush()?;
+            return Err(e);
         }
         total += opening.lens.iter().map(|l| *l as u64).sum::<u64>();
         if opening.last {

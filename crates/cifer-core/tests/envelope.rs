@@ -1,6 +1,13 @@
 //! Envelope behaviour: round trips around chunk boundaries, and every way of tampering
 //! with an envelope (truncation, extension, reordering, splicing, bit flips) failing.
-#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, clippy::expect_used, clippy::panic, missing_docs, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    reason = "tests"
+)]
 
 use std::io::Write;
 
@@ -201,8 +208,7 @@ fn stream_key_from_black_box_opens_body() {
     let key = seed.stream_key(&prefix).unwrap();
     let key = cifer_core::StreamKey::from_bytes(&key.to_bytes());
     let mut out = Vec::new();
-    let opener =
-        cifer_core::stream::ChunkOpener::new(&key, &prefix, Backend::fastest()).unwrap();
+    let opener = cifer_core::stream::ChunkOpener::new(&key, &prefix, Backend::fastest()).unwrap();
     open_stream(opener, &mut &sealed[used..], &mut out).unwrap();
     assert_eq!(out, plaintext(1500));
     assert_eq!(format!("{key:?}"), "StreamKey(<redacted>)");

