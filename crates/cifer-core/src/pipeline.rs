@@ -82,10 +82,10 @@ where
         for h in handles {
             // A worker only panics on a bug; count it as a failure of its range.
             let r = h.join().unwrap_or(Err((0, Error::Authentication)));
-            if let Err((j, e)) = r {
-                if first.as_ref().err().is_none_or(|(k, _)| j < *k) {
-                    first = Err((j, e));
-                }
+            if let Err((j, e)) = r
+                && first.as_ref().err().is_none_or(|(k, _)| j < *k)
+            {
+                first = Err((j, e));
             }
         }
         io_result.map(|()| first)
