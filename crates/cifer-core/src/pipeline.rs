@@ -16,10 +16,14 @@ use std::thread;
 
 use crate::error::{Error, Result};
 use crate::header::TAG_LEN;
-use crate::stream::{ChunkOpener, ChunkSealer, open_stream, read_full, seal_stream};
+use crate::stream::{
+    ChunkOpener, ChunkSealer, OpenBuffer, SealBuffer, open_stream, read_full, seal_stream,
+};
 
 /// Target plaintext bytes per batch.
 const BATCH_BYTES: usize = 4 << 20;
+/// Bytes handled by the one-chunk sequential buffer before switching to batches.
+const WARM_UP_BYTES: usize = 1 << 20;
 
 /// Worker threads to use: the machine's parallelism, at most 8.
 #[must_use]
@@ -97,7 +101,7 @@ where
 /// # Errors
 /// As [`seal_stream`].
 pub fn seal_stream_parallel(
-    mut sealer: ChunkSealer,
+    sealer: ChunkSealer,
     input: &mut impl Read,
     output: &mut impl Write,
     threads: usize,
@@ -106,9 +110,23 @@ pub fn seal_stream_parallel(
     if threads < 2 || cs > BATCH_BYTES {
         return seal_stream(sealer, input, output);
     }
+    // Small messages never pay for batch buffers or threads: the first WARM_UP_BYTES go
+    // through the one-chunk buffer, and only a longer stream switches to batches.
+    let mut first = SealBuffer::new(sealer);
+    let mut total = 0u64;
+    for _ in 0..(WARM_UP_BYTES / cs).max(1) {
+        let n = read_full(input, first.read_region())?;
+        let (out, len, last) = first.seal(n)?;
+        output.write_all(out)?;
+        total += len as u64;
+        if last {
+            output.flush()?;
+            return Ok(total);
+        }
+    }
+    let (mut sealer, mut carry) = first.into_parts();
     let slot = cs + TAG_LEN;
     let k = BATCH_BYTES / cs;
-    let mut carry: Option<u8> = None;
     // Reads up to k chunks into their slots: one read of cs + 1 bytes per chunk, the
     // extra byte (landing in the tag area) being the look-ahead that says more follows.
     let mut fill = |b: &mut Batch, input: &mut dyn Read| -> Result<()> {
@@ -139,7 +157,6 @@ pub fn seal_stream_parallel(
     let (mut reading, mut sealing, mut writing) =
         (Batch::new(k * slot, k), Batch::new(k * slot, k), Batch::new(k * slot, k));
     fill(&mut sealing, input)?;
-    let mut total = 0u64;
     let mut pending_write = false;
     loop {
         let n = sealing.lens.len();
@@ -186,7 +203,7 @@ pub fn seal_stream_parallel(
 /// # Errors
 /// As [`open_stream`].
 pub fn open_stream_parallel(
-    mut opener: ChunkOpener,
+    opener: ChunkOpener,
     input: &mut impl Read,
     output: &mut impl Write,
     threads: usize,
@@ -195,9 +212,21 @@ pub fn open_stream_parallel(
     if threads < 2 || cs > BATCH_BYTES {
         return open_stream(opener, input, output);
     }
+    let mut first = OpenBuffer::new(opener);
+    let mut total = 0u64;
+    for _ in 0..(WARM_UP_BYTES / cs).max(1) {
+        let n = read_full(input, first.read_region())?;
+        let (out, last) = first.open(n)?;
+        output.write_all(out)?;
+        total += out.len() as u64;
+        if last {
+            output.flush()?;
+            return Ok(total);
+        }
+    }
+    let (mut opener, mut carry) = first.into_parts();
     let slot = cs + TAG_LEN;
     let k = BATCH_BYTES / cs;
-    let mut carry: Option<u8> = None;
     // One contiguous read of up to k slots plus a look-ahead byte.
     let mut fill = |b: &mut Batch, input: &mut dyn Read| -> Result<()> {
         b.lens.clear();
@@ -228,7 +257,6 @@ pub fn open_stream_parallel(
     let (mut reading, mut opening, mut writing) =
         (Batch::new(k * slot + 1, k), Batch::new(k * slot + 1, k), Batch::new(k * slot + 1, k));
     fill(&mut opening, input)?;
-    let mut total = 0u64;
     let mut pending_write = false;
     loop {
         let n = opening.lens.len();

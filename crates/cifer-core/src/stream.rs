@@ -236,6 +236,11 @@ impl SealBuffer {
         self.sealer.seal_chunk(&mut self.buf[..len + TAG_LEN], last)?;
         Ok((&self.buf[..len + TAG_LEN], len, last))
     }
+
+    /// The sealer and the carried look-ahead byte, to continue with another driver.
+    pub(crate) fn into_parts(self) -> (ChunkSealer, Option<u8>) {
+        (self.sealer, self.carry)
+    }
 }
 
 /// The buffer side of opening a stream, shared by the blocking and async drivers: one
@@ -281,6 +286,11 @@ impl OpenBuffer {
         }
         let len = self.opener.open_chunk(&mut self.buf[..filled.min(full)], last)?;
         Ok((&self.buf[..len], last))
+    }
+
+    /// The opener and the carried look-ahead byte, to continue with another driver.
+    pub(crate) fn into_parts(self) -> (ChunkOpener, Option<u8>) {
+        (self.opener, self.carry)
     }
 }
 

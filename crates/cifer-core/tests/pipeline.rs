@@ -103,13 +103,19 @@ fn parallel_open_rejects_what_sequential_rejects() {
             b
         }),
         ("cut at a chunk boundary in a later batch", body[..slot * 5000].to_vec()),
-        ("cut at the first batch boundary", body[..slot * 4096].to_vec()),
+        ("cut where the warm-up ends", body[..slot * 1024].to_vec()),
+        ("cut at the first batch boundary", body[..slot * (1024 + 4096)].to_vec()),
+        ("flip in the warm-up", {
+            let mut b = body.clone();
+            b[1000] ^= 1;
+            b
+        }),
         ("cut inside the final tag", body[..body.len() - 90].to_vec()),
         ("one extra byte", [body.clone(), vec![0]].concat()),
         ("two chunks swapped", {
             let mut b = body.clone();
-            let (x, y) = b.split_at_mut(slot * 4097);
-            x[slot * 4096..].swap_with_slice(&mut y[..slot]);
+            let (x, y) = b.split_at_mut(slot * 5121);
+            x[slot * 5120..].swap_with_slice(&mut y[..slot]);
             b
         }),
         ("empty body", Vec::new()),
