@@ -87,11 +87,29 @@ pub async fn read_prefix<R: AsyncRead + Unpin>(input: &mut R) -> Result<Envelope
     EnvelopePrefix::decode(&bytes).map(|(p, _)| p)
 }
 
-/// Encrypts `input` to `recipient` as one envelope on `output`.
+/// Encrypts `input` to `recipient` as one envelope on `output`, with OS randomness.
 ///
 /// # Errors
 /// As [`envelope::begin`] and [`seal_stream`].
 pub async fn encrypt<R, W>(
+    recipient: &EncapsulationKey,
+    header: Header,
+    input: &mut R,
+    output: &mut W,
+) -> Result<u64>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let (prefix, key) = envelope::begin(recipient, header)?;
+    encrypt_body(&prefix, &key, input, output).await
+}
+
+/// [`encrypt`] with the encapsulation randomness from `rng`.
+///
+/// # Errors
+/// As [`envelope::begin_with_rng`] and [`seal_stream`].
+pub async fn encrypt_with_rng<R, W>(
     recipient: &EncapsulationKey,
     header: Header,
     rng: &mut impl CryptoRng,
@@ -102,9 +120,22 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let (prefix, key) = envelope::begin(recipient, header, rng)?;
+    let (prefix, key) = envelope::begin_with_rng(recipient, header, rng)?;
+    encrypt_body(&prefix, &key, input, output).await
+}
+
+async fn encrypt_body<R, W>(
+    prefix: &EnvelopePrefix,
+    key: &StreamKey,
+    input: &mut R,
+    output: &mut W,
+) -> Result<u64>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     output.write_all(prefix.as_bytes()).await?;
-    let sealer = ChunkSealer::new(&key, &prefix, Backend::fastest())?;
+    let sealer = ChunkSealer::new(key, prefix, Backend::fastest())?;
     seal_stream(sealer, input, output).await
 }
 

@@ -22,7 +22,7 @@ async fn async_matches_blocking_and_round_trips() {
     for len in [0usize, 1, 1024, 1025, 5000] {
         let pt: Vec<u8> = (0..len).map(|i| i as u8).collect();
         let (prefix, key) =
-            envelope::begin(&ek, header(), &mut ChaCha20Rng::seed_from_u64(2)).unwrap();
+            envelope::begin_with_rng(&ek, header(), &mut ChaCha20Rng::seed_from_u64(2)).unwrap();
         let mut blocking = Vec::new();
         let s = ChunkSealer::new(&key, &prefix, Backend::fastest()).unwrap();
         cifer_core::stream::seal_stream(s, &mut &pt[..], &mut blocking).unwrap();
@@ -32,7 +32,7 @@ async fn async_matches_blocking_and_round_trips() {
         assert_eq!(blocking, asynced, "len {len}");
 
         let mut env = Vec::new();
-        cifer_async::encrypt(
+        cifer_async::encrypt_with_rng(
             &ek,
             header(),
             &mut ChaCha20Rng::seed_from_u64(3),
@@ -51,7 +51,7 @@ async fn async_matches_blocking_and_round_trips() {
 #[tokio::test]
 async fn async_rejects_tampering_and_truncation() {
     let seed = Seed::generate(&mut ChaCha20Rng::seed_from_u64(4));
-    let env = envelope::seal(
+    let env = envelope::seal_with_rng(
         &seed.encapsulation_key(),
         header(),
         &[9u8; 3000],
@@ -83,15 +83,10 @@ async fn files_stream_through_tokio() {
     tokio::fs::write(&src, &pt).await.unwrap();
     let mut input = tokio::fs::File::open(&src).await.unwrap();
     let mut output = tokio::fs::File::create(&enc).await.unwrap();
-    cifer_async::encrypt(
-        &seed.encapsulation_key(),
-        header(),
-        &mut ChaCha20Rng::seed_from_u64(7),
-        &mut input,
-        &mut output,
-    )
-    .await
-    .unwrap();
+    // The production path: OS randomness.
+    cifer_async::encrypt(&seed.encapsulation_key(), header(), &mut input, &mut output)
+        .await
+        .unwrap();
     drop(output);
     let mut input = tokio::fs::File::open(&enc).await.unwrap();
     let mut output = tokio::fs::File::create(&dec).await.unwrap();

@@ -166,14 +166,8 @@ fn encrypt(args: &EncryptArgs) -> Result<()> {
     }
     let mut input = Input::open(args.input.as_deref())?;
     let mut output = Output::create(args.output.as_deref())?;
-    envelope::encrypt(
-        &recipient,
-        header,
-        &mut cifer_core::os_rng(),
-        &mut input.reader(),
-        &mut output.writer(),
-    )
-    .map_err(|e| Failure::core("encryption", &e))?;
+    envelope::encrypt(&recipient, header, &mut input.reader(), &mut output.writer())
+        .map_err(|e| Failure::core("encryption", &e))?;
     output.commit()
 }
 

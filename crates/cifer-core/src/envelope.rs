@@ -13,12 +13,26 @@ use crate::schedule::StreamKey;
 use crate::stream::{ChunkOpener, ChunkSealer};
 use crate::suite::Suite;
 
-/// Starts a suite 0x01 envelope to `recipient`: a fresh ML-KEM encapsulation, the prefix
-/// and the stream key derived from it.
+/// Starts a suite 0x01 envelope to `recipient`: a fresh ML-KEM encapsulation with OS
+/// randomness through the fastest ML-KEM backend compiled in, the prefix and the stream
+/// key derived from it.
+///
+/// # Errors
+/// [`Error::UnsupportedSuite`] unless `header.suite` is 0x01; [`Error::Rng`].
+pub fn begin(recipient: &EncapsulationKey, header: Header) -> Result<(EnvelopePrefix, StreamKey)> {
+    if header.suite != Suite::MlKem768 {
+        return Err(Error::UnsupportedSuite(header.suite));
+    }
+    let (ct, ss) = recipient.encapsulate_os()?;
+    finish_begin(header, &ct[..], &ss)
+}
+
+/// Like [`begin`], with the encapsulation randomness drawn from `rng` by the RustCrypto
+/// ML-KEM backend (reproducible tests and simulations).
 ///
 /// # Errors
 /// [`Error::UnsupportedSuite`] unless `header.suite` is 0x01.
-pub fn begin(
+pub fn begin_with_rng(
     recipient: &EncapsulationKey,
     header: Header,
     rng: &mut impl CryptoRng,
@@ -103,21 +117,44 @@ fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     Ok(filled)
 }
 
-/// Encrypts everything `input` yields into an envelope on `output`. Returns the number of
-/// plaintext bytes.
+/// Encrypts everything `input` yields into an envelope on `output`, with OS randomness
+/// ([`begin`]). Returns the number of plaintext bytes.
 ///
 /// # Errors
 /// [`Error::UnsupportedSuite`] unless suite 0x01; [`Error::Io`]; [`Error::TooManyChunks`].
 pub fn encrypt(
     recipient: &EncapsulationKey,
     header: Header,
+    input: &mut impl Read,
+    output: &mut impl Write,
+) -> Result<u64> {
+    let (prefix, key) = begin(recipient, header)?;
+    encrypt_body(&prefix, &key, input, output)
+}
+
+/// [`encrypt`] with the encapsulation randomness from `rng` ([`begin_with_rng`]).
+///
+/// # Errors
+/// As [`encrypt`].
+pub fn encrypt_with_rng(
+    recipient: &EncapsulationKey,
+    header: Header,
     rng: &mut impl CryptoRng,
     input: &mut impl Read,
     output: &mut impl Write,
 ) -> Result<u64> {
-    let (prefix, key) = begin(recipient, header, rng)?;
+    let (prefix, key) = begin_with_rng(recipient, header, rng)?;
+    encrypt_body(&prefix, &key, input, output)
+}
+
+fn encrypt_body(
+    prefix: &EnvelopePrefix,
+    key: &StreamKey,
+    input: &mut impl Read,
+    output: &mut impl Write,
+) -> Result<u64> {
     output.write_all(prefix.as_bytes())?;
-    let sealer = ChunkSealer::new(&key, &prefix, Backend::fastest())?;
+    let sealer = ChunkSealer::new(key, prefix, Backend::fastest())?;
     seal_stream_parallel(sealer, input, output, default_threads())
 }
 
@@ -146,19 +183,36 @@ pub fn decrypt(seed: &Seed, input: &mut impl Read, output: &mut impl Write) -> R
     decrypt_body(&key, &prefix, input, output)
 }
 
-/// Encrypts a byte slice into a new envelope.
+/// Encrypts a byte slice into a new envelope, with OS randomness.
 ///
 /// # Errors
 /// As [`encrypt`].
-pub fn seal(
+pub fn seal(recipient: &EncapsulationKey, header: Header, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(sealed_len(&header, plaintext.len()));
+    encrypt(recipient, header, &mut &plaintext[..], &mut out)?;
+    Ok(out)
+}
+
+/// [`seal`] with the encapsulation randomness from `rng`.
+///
+/// # Errors
+/// As [`encrypt`].
+pub fn seal_with_rng(
     recipient: &EncapsulationKey,
     header: Header,
     plaintext: &[u8],
     rng: &mut impl CryptoRng,
 ) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(plaintext.len() + 1200 + plaintext.len() / 1024 * 16);
-    encrypt(recipient, header, rng, &mut &plaintext[..], &mut out)?;
+    let mut out = Vec::with_capacity(sealed_len(&header, plaintext.len()));
+    encrypt_with_rng(recipient, header, rng, &mut &plaintext[..], &mut out)?;
     Ok(out)
+}
+
+/// The exact length of an envelope holding `len` plaintext bytes.
+#[must_use]
+pub fn sealed_len(header: &Header, len: usize) -> usize {
+    let chunks = len.div_ceil(header.chunk_size()).max(1);
+    EnvelopePrefix::len_for(header) + len + chunks * crate::header::TAG_LEN
 }
 
 /// Decrypts a whole in-memory envelope.

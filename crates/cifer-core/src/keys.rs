@@ -129,7 +129,8 @@ impl DecapsulationKey {
         let bytes = ek.to_bytes();
         let mut raw = Box::new([0u8; EK_LEN]);
         raw.copy_from_slice(&bytes);
-        EncapsulationKey { inner: ek, bytes: raw }
+        EncapsulationKey::from_parts(ek, raw)
+            .unwrap_or_else(|_| unreachable!("a derived key is always valid"))
     }
 
     /// Decapsulates an ML-KEM-768 ciphertext to the 32-byte shared secret.
@@ -169,10 +170,15 @@ impl SharedSecret {
 }
 
 /// A validated ML-KEM-768 encapsulation key (public).
+///
+/// Validation (FIPS 203 §7.2) is RustCrypto's; with the `aws-lc` feature the same key is
+/// also loaded into AWS-LC, whose encapsulation [`Self::encapsulate_os`] uses.
 #[derive(Clone)]
 pub struct EncapsulationKey {
     inner: ml_kem_768::EncapsulationKey,
     bytes: Box<[u8; EK_LEN]>,
+    #[cfg(feature = "aws-lc")]
+    fast: std::sync::Arc<aws_lc_rs::kem::EncapsulationKey>,
 }
 
 impl fmt::Debug for EncapsulationKey {
@@ -198,7 +204,45 @@ impl EncapsulationKey {
         let key = ml_kem::Key::<ml_kem_768::EncapsulationKey>::from(raw);
         let inner =
             ml_kem_768::EncapsulationKey::new(&key).map_err(|_| Error::InvalidEncapsulationKey)?;
-        Ok(Self { inner, bytes: Box::new(raw) })
+        Self::from_parts(inner, Box::new(raw))
+    }
+
+    fn from_parts(inner: ml_kem_768::EncapsulationKey, bytes: Box<[u8; EK_LEN]>) -> Result<Self> {
+        Ok(Self {
+            #[cfg(feature = "aws-lc")]
+            fast: std::sync::Arc::new(
+                aws_lc_rs::kem::EncapsulationKey::new(&aws_lc_rs::kem::ML_KEM_768, &bytes[..])
+                    .map_err(|_| Error::InvalidEncapsulationKey)?,
+            ),
+            inner,
+            bytes,
+        })
+    }
+
+    /// Encapsulates a fresh shared secret with OS randomness, through the fastest
+    /// backend compiled in (AWS-LC with the `aws-lc` feature, whose DRBG is seeded by the
+    /// OS; otherwise RustCrypto with `getrandom`). The `mlkem_backends_agree` test
+    /// proves AWS-LC's ciphertexts decapsulate to the same secret with RustCrypto.
+    ///
+    /// # Errors
+    /// [`Error::Rng`] if the backend's randomness fails.
+    pub fn encapsulate_os(&self) -> Result<(Box<[u8; MLKEM768_CIPHERTEXT_LEN]>, SharedSecret)> {
+        #[cfg(feature = "aws-lc")]
+        {
+            let (ct, ss) = self.fast.encapsulate().map_err(|_| Error::Rng)?;
+            let mut out = Box::new([0u8; MLKEM768_CIPHERTEXT_LEN]);
+            let mut secret = [0u8; 32];
+            if ct.as_ref().len() != MLKEM768_CIPHERTEXT_LEN || ss.as_ref().len() != 32 {
+                return Err(Error::Rng);
+            }
+            out.copy_from_slice(ct.as_ref());
+            secret.copy_from_slice(ss.as_ref());
+            Ok((out, SharedSecret(secret)))
+        }
+        #[cfg(not(feature = "aws-lc"))]
+        {
+            Ok(self.encapsulate(&mut crate::os_rng()))
+        }
     }
 
     /// Parses key bytes and checks them against the on-chain `keccak256(ek)`

@@ -12,11 +12,10 @@
 //! ```
 //! use cifer_core::{Header, Seed, Suite, envelope};
 //!
-//! let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-//! let seed = Seed::generate(&mut rng);
+//! let seed = Seed::generate_os()?;
 //! let ek = seed.encapsulation_key();
 //! let header = Header::new(Suite::MlKem768, 16, 31337, [0u8; 32])?;
-//! let sealed = envelope::seal(&ek, header, b"hello", &mut rng)?;
+//! let sealed = envelope::seal(&ek, header, b"hello")?;
 //! assert_eq!(sealed.len(), 5 + 1152);
 //! assert_eq!(envelope::open(&seed, &sealed)?, b"hello");
 //! # Ok::<(), cifer_core::Error>(())

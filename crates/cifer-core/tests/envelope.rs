@@ -35,7 +35,7 @@ fn header(chunk_log2: u8) -> Header {
 }
 
 fn seal(seed: &Seed, pt: &[u8], chunk_log2: u8, r: u64) -> Vec<u8> {
-    envelope::seal(&seed.encapsulation_key(), header(chunk_log2), pt, &mut rng(r)).unwrap()
+    envelope::seal_with_rng(&seed.encapsulation_key(), header(chunk_log2), pt, &mut rng(r)).unwrap()
 }
 
 fn plaintext(len: usize) -> Vec<u8> {
@@ -184,7 +184,7 @@ fn encryptor_writer_matches_streaming_driver() {
     let ek = seed.encapsulation_key();
     for len in [0usize, 1, 1024, 1025, 4096, 5000] {
         let pt = plaintext(len);
-        let (prefix, key) = envelope::begin(&ek, header(10), &mut rng(10)).unwrap();
+        let (prefix, key) = envelope::begin_with_rng(&ek, header(10), &mut rng(10)).unwrap();
         let mut via_driver = prefix.as_bytes().to_vec();
         let sealer = ChunkSealer::new(&key, &prefix, Backend::RustCrypto).unwrap();
         cifer_core::stream::seal_stream(sealer, &mut &pt[..], &mut via_driver).unwrap();
@@ -222,7 +222,7 @@ fn aead_backends_agree() {
     let ek = seed.encapsulation_key();
     for len in [0usize, 1, 1024, 3000, 70_000] {
         let pt = plaintext(len);
-        let (prefix, key) = envelope::begin(&ek, header(10), &mut rng(12)).unwrap();
+        let (prefix, key) = envelope::begin_with_rng(&ek, header(10), &mut rng(12)).unwrap();
         let outs: Vec<Vec<u8>> = cifer_core::aead::all_backends()
             .into_iter()
             .map(|b| {
@@ -277,5 +277,29 @@ proptest! {
             // Past the header, every defect is the one opaque authentication failure.
             prop_assert!(matches!(res, Err(Error::Authentication)));
         }
+    }
+}
+
+#[test]
+fn os_random_envelopes_round_trip_and_differ() {
+    // The production path: OS randomness through the fastest ML-KEM backend.
+    let seed = identity();
+    let ek = seed.encapsulation_key();
+    let a = envelope::seal(&ek, header(10), b"same").unwrap();
+    let b = envelope::seal(&ek, header(10), b"same").unwrap();
+    assert_ne!(a, b);
+    assert_eq!(envelope::open(&seed, &a).unwrap(), b"same");
+    assert_eq!(a.len(), envelope::sealed_len(&header(10), 4));
+}
+
+#[test]
+fn mlkem_backends_agree() {
+    // Whatever backend encapsulate_os uses, RustCrypto decapsulation recovers the same
+    // shared secret (with `aws-lc`: AWS-LC encapsulates, RustCrypto decapsulates).
+    for i in 0..64u64 {
+        let seed = Seed::generate(&mut rng(1000 + i));
+        let (ct, ss) = seed.encapsulation_key().encapsulate_os().unwrap();
+        let back = seed.decapsulation_key().decapsulate(&ct[..]).unwrap();
+        assert_eq!(back.as_bytes(), ss.as_bytes(), "key {i}");
     }
 }

@@ -20,7 +20,8 @@ const MIB: usize = 1 << 20;
 fn setup(log2: u8) -> (EnvelopePrefix, StreamKey) {
     let seed = Seed::generate(&mut ChaCha20Rng::seed_from_u64(1));
     let header = Header::new(Suite::MlKem768, log2, 5, [9u8; 32]).unwrap();
-    envelope::begin(&seed.encapsulation_key(), header, &mut ChaCha20Rng::seed_from_u64(2)).unwrap()
+    envelope::begin_with_rng(&seed.encapsulation_key(), header, &mut ChaCha20Rng::seed_from_u64(2))
+        .unwrap()
 }
 
 fn data(len: usize) -> Vec<u8> {
@@ -145,7 +146,7 @@ fn envelope_encrypt_uses_parallel_path_and_round_trips() {
     let pt = data(6 * MIB + 3);
     let header = Header::new(Suite::MlKem768, 16, 1, [0u8; 32]).unwrap();
     let mut env = Vec::new();
-    envelope::encrypt(
+    envelope::encrypt_with_rng(
         &seed.encapsulation_key(),
         header,
         &mut ChaCha20Rng::seed_from_u64(4),
