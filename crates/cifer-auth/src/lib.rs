@@ -3,7 +3,7 @@
 //! The request side of CIFER decryption requests (PROTOCOL.md §4), shared by the shard
 //! nodes and the black box: the EIP-191 seed payload (§4.1, [`SeedRequest`],
 //! [`SeedPayload`]), the EIP-712 typed request (§4.2, [`TypedRequest`]), low-s ECDSA
-//! recovery of the signer ([`verify`], [`ecdsa`]), and the freshness and replay checks
+//! recovery of the signer ([`verify()`], [`ecdsa`]), and the freshness and replay checks
 //! (§4.3 steps 3 and 5, [`check_freshness`], [`replay_key`]).
 //!
 //! **Architecture invariant:** this crate is pure: no I/O, no chain, no JSON.

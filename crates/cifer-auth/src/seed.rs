@@ -97,7 +97,7 @@ impl FromStr for SeedRequest {
 
 /// A seed payload as received: the exact text the wallet signed and its parsed fields.
 ///
-/// This is what a verifier checks ([`crate::verify`]): the digest is over the text as
+/// This is what a verifier checks ([`crate::verify()`]): the digest is over the text as
 /// signed, so a checksummed address verifies as well as a lower-case one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SeedPayload {
