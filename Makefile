@@ -33,6 +33,7 @@ test-interop:
 
 test-contracts: setup
 	bash scripts/contracts-check.sh
+	bash scripts/check-bindings.sh
 
 invariants:
 	@out=$$($(CARGO) tree -p cifer-core -e normal --all-features | grep -E 'tokio|sqlx|axum|alloy|serde_json' || true); \

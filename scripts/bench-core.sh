@@ -13,7 +13,7 @@ size_mib="${BENCH_SIZE_MIB:-1024}"
 runs="${BENCH_RUNS:-3}"
 
 echo "== primitives (cargo bench --bench ratios)"
-cargo bench --locked -p cifer-core --all-features --bench ratios 2>/dev/null | grep -E '^[a-z_0-9]+ '
+cargo bench --locked -p cifer-core --all-features --bench ratios 2>/dev/null | grep -E '^[A-Za-z_0-9]+ '
 
 if ! command -v age >/dev/null; then
   echo "== installing Debian's age for the comparison"
@@ -22,6 +22,8 @@ fi
 cargo build --release --locked -p cifer-cli 2>/dev/null
 cifer="$root/target/release/cifer"
 
+# Default to tmpfs so the figures measure cifer and age, not the disk.
+if [ -z "${BENCH_DIR:-}" ] && [ -d /dev/shm ]; then BENCH_DIR="$(mktemp -d -p /dev/shm)"; fi
 dir="${BENCH_DIR:-$(mktemp -d)}"
 trap 'rm -rf "$dir"/bench.*' EXIT
 head -c $((size_mib << 20)) /dev/urandom > "$dir/bench.plain"
