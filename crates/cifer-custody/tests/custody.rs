@@ -1,0 +1,144 @@
+//! Creation bundle → node delivery → release reply → black box rebuild, with the
+//! failure cases each step must catch.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "tests")]
+
+use cifer_core::{Seed, fragment, keccak256};
+use cifer_custody::{
+    Error, create_bundle, open_delivery, open_release, release_key_digest, seal_release,
+    sign_digest,
+};
+use k256::ecdsa::SigningKey;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+fn nodes() -> Vec<Seed> {
+    (0..5).map(|i| Seed::generate(&mut ChaCha20Rng::seed_from_u64(100 + i))).collect()
+}
+
+fn black_box_key(n: u8) -> SigningKey {
+    SigningKey::from_slice(&[n; 32]).unwrap()
+}
+
+fn address(key: &SigningKey) -> [u8; 20] {
+    cifer_auth::ecdsa::address_from_public_key(key.verifying_key().to_sec1_point(false).as_bytes())
+        .unwrap()
+}
+
+#[test]
+fn create_deliver_release_rebuild() {
+    let nodes = nodes();
+    let node_eks: Vec<_> = nodes.iter().map(Seed::encapsulation_key).collect();
+    let bb = black_box_key(7);
+    let bundle = create_bundle(31337, 1, 3, &node_eks, &bb).unwrap();
+    assert_eq!(bundle.signer().unwrap(), address(&bb));
+    assert_eq!(bundle.encapsulation_key.len(), 1184);
+    assert_eq!(bundle.sealed.len(), 5);
+
+    // Each node opens exactly its own slot.
+    let delivered: Vec<_> = (1..=5u8)
+        .map(|slot| open_delivery(&bundle, &nodes[usize::from(slot) - 1], slot, 5).unwrap())
+        .collect();
+    for (i, d) in delivered.iter().enumerate() {
+        assert_eq!(usize::from(d.fragment.index()), i + 1);
+        assert_eq!(d.ek_hash, keccak256(&bundle.encapsulation_key));
+        assert_eq!(d.signer, address(&bb));
+    }
+    // A node cannot open another node's slot, and a wrong slot claim is refused.
+    assert!(open_delivery(&bundle, &nodes[0], 2, 5).is_err());
+    assert!(matches!(open_delivery(&bundle, &nodes[0], 9, 5), Err(Error::WrongSlot { .. })));
+    assert!(matches!(open_delivery(&bundle, &nodes[0], 1, 4), Err(Error::WrongShareCount { .. })));
+
+    // Release replies sealed to a per-request key; the black box opens them and rebuilds.
+    let secret_id = {
+        let mut s = [0u8; 32];
+        s[31] = 42;
+        s
+    };
+    let response = Seed::generate(&mut ChaCha20Rng::seed_from_u64(9));
+    let replies: Vec<_> = delivered
+        .iter()
+        .map(|d| {
+            seal_release(
+                31337,
+                secret_id,
+                &d.fragment,
+                &d.commitments,
+                &bundle.signature,
+                &response.encapsulation_key(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let released: Vec<_> = replies[1..4]
+        .iter()
+        .map(|r| open_release(r, &response, 31337, &secret_id).unwrap())
+        .collect();
+    for r in &released {
+        assert_eq!(r.commitments.to_bytes(), bundle.commitments);
+        assert_eq!(r.bundle_signature, bundle.signature);
+    }
+    let frags: Vec<_> = released.iter().map(|r| r.fragment.clone()).collect();
+    let seed = fragment::combine(&released[0].commitments, &frags).unwrap();
+    assert_eq!(seed.encapsulation_key().as_bytes()[..], bundle.encapsulation_key[..]);
+
+    // A reply is bound to its secret and to the response key.
+    assert!(open_release(&replies[0], &response, 31337, &[0u8; 32]).is_err());
+    assert!(open_release(&replies[0], &nodes[0], 31337, &secret_id).is_err());
+}
+
+#[test]
+fn tampered_bundles_are_refused() {
+    let nodes = nodes();
+    let node_eks: Vec<_> = nodes.iter().map(Seed::encapsulation_key).collect();
+    let bb = black_box_key(7);
+    let bundle = create_bundle(1, 1, 3, &node_eks, &bb).unwrap();
+
+    // Another key registered on chain than the one signed: the signature no longer
+    // recovers to the black box.
+    let mut other_key = bundle.clone();
+    other_key.encapsulation_key[0] ^= 1;
+    assert_ne!(other_key.signer().unwrap(), address(&bb));
+
+    // Commitments swapped for another sharing's: the fragment no longer verifies (and
+    // the signature no longer matches).
+    let second = create_bundle(1, 1, 3, &node_eks, &bb).unwrap();
+    let mut swapped = bundle.clone();
+    swapped.commitments.clone_from(&second.commitments);
+    assert!(matches!(open_delivery(&swapped, &nodes[0], 1, 5), Err(Error::Core(_))));
+
+    // A sealed fragment from another bundle in this one: fails against these commitments.
+    let mut spliced = bundle.clone();
+    spliced.sealed[2].clone_from(&second.sealed[2]);
+    assert!(matches!(
+        open_delivery(&spliced, &nodes[2], 3, 5),
+        Err(Error::Core(cifer_core::Error::InvalidFragment { culprit: 3 }))
+    ));
+
+    // A flipped bit in a sealed fragment does not open.
+    let mut flipped = bundle.clone();
+    let last = flipped.sealed[4].len() - 1;
+    flipped.sealed[4][last] ^= 1;
+    assert!(matches!(
+        open_delivery(&flipped, &nodes[4], 5, 5),
+        Err(Error::Core(cifer_core::Error::Authentication))
+    ));
+
+    // A signature by someone else recovers to someone else.
+    let mut forged = bundle.clone();
+    forged.signature = sign_digest(&black_box_key(8), &bundle.digest()).unwrap();
+    assert_eq!(forged.signer().unwrap(), address(&black_box_key(8)));
+}
+
+#[test]
+fn signatures_are_low_s_and_recover() {
+    for n in 1..=20u8 {
+        let key = black_box_key(n);
+        let digest = keccak256(&[n]);
+        let sig = sign_digest(&key, &digest).unwrap();
+        let parsed = cifer_auth::ecdsa::Signature::from_bytes(&sig).unwrap();
+        assert_eq!(parsed.recover_address(&digest).unwrap(), address(&key));
+    }
+    let d1 = release_key_digest(1, &[0u8; 32], &[1u8; 32], b"key");
+    assert_ne!(d1, release_key_digest(2, &[0u8; 32], &[1u8; 32], b"key"));
+    assert_ne!(d1, release_key_digest(1, &[0u8; 32], &[1u8; 32], b"kez"));
+}
