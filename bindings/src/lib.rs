@@ -48,6 +48,9 @@ mod generated {
     );
 }
 
+#[cfg(feature = "test-utils")]
+pub mod test_utils;
+
 pub use generated::{ClusterRegistry, IClusterRegistry, ISecretsController, SecretsController};
 
 /// Public-key suites accepted by `createSecret` (PROTOCOL.md §3).
