@@ -182,3 +182,34 @@ proptest! {
         }
     }
 }
+
+/// The fast verifier agrees with `vsss-rs`'s generic Pedersen check on valid fragments,
+/// tweaked ones, fragments of other sharings and out-of-range indices.
+#[cfg(feature = "hazmat")]
+#[test]
+fn fast_verify_agrees_with_vsss_reference() {
+    let mut rng = ChaCha20Rng::seed_from_u64(77);
+    for round in 0..12u64 {
+        let seed = Seed::generate(&mut rng);
+        let (c, frags) = fragment::split(&seed, 3, 5, &mut rng).unwrap();
+        let (_, other) = fragment::split(&seed, 3, 5, &mut rng).unwrap();
+        let mut candidates: Vec<Fragment> = frags.clone();
+        candidates.extend(other.iter().cloned());
+        for f in &frags {
+            let mut bytes = f.to_bytes().to_vec();
+            bytes[40 + (round as usize % 100)] ^= 1;
+            if let Ok(t) = Fragment::from_bytes(&bytes) {
+                candidates.push(t);
+            }
+            let mut bytes = f.to_bytes().to_vec();
+            bytes[1] = 6 + (round as u8);
+            candidates.push(Fragment::from_bytes(&bytes).unwrap());
+        }
+        for f in &candidates {
+            let fast = c.verify(f).map_err(|e| e.culprits());
+            let reference = c.verify_reference(f).map_err(|e| e.culprits());
+            assert_eq!(fast, reference, "round {round} fragment {}", f.index());
+        }
+        assert!(frags.iter().all(|f| c.verify(f).is_ok()));
+    }
+}

