@@ -1,0 +1,28 @@
+//! CIFER shard node: the custody service that holds one verifiable fragment per secret
+//! and releases it only to a verified request (issue 4).
+//!
+//! This crate is, for now, its storage layer, [`store`]: fragments sealed at rest under
+//! the node sealing key, written once and durably; the replay set of accepted requests;
+//! and the hash-chained audit log. The HTTP service, the chain watcher and the release
+//! checks build on [`store::Store`].
+//!
+//! **Architecture invariant — no secret leaves a shard node unencrypted**, and none rests
+//! on its disk unencrypted: fragments reach the database only as AES-256-GCM ciphertext
+//! bound to their row.
+//!
+//! ```no_run
+//! # async fn demo(record: cifer_shard_node::store::FragmentRecord) -> cifer_shard_node::store::Result<()> {
+//! use cifer_shard_node::store::{SealingKey, Store};
+//!
+//! let key = SealingKey::load("/etc/cifer/sealing.key")?;
+//! let store = Store::open("sqlite:/var/lib/cifer/shard.db", key).await?;
+//! store.put_fragment(&record).await?;
+//! let stored = store.get_fragment(record.chain_id, record.secret_id).await?;
+//! assert!(stored.is_some());
+//! # Ok(()) }
+//! ```
+
+#[cfg(not(unix))]
+compile_error!("cifer-shard-node checks key file permissions and runs on Unix only");
+
+pub mod store;

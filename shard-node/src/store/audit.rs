@@ -1,0 +1,358 @@
+//! The audit log: hash-chained and append-only.
+//!
+//! Entry `seq` (from 1) stores its contents, `prev_hash` (the hash of entry `seq - 1`,
+//! [`GENESIS_HASH`] for entry 1) and
+//!
+//! ```text
+//! hash  = keccak256(prev_hash (32) || BE64(seq) || entry)
+//! entry = kind (1) || BE64(chain_id) || secret_id (32) || actor (20) || digest (32)
+//!         || BE64(at_unix_ms) || BE32(len(code)) || code (UTF-8)
+//! ```
+//!
+//! [`audit_hash`] computes it, so an auditor can recheck an exported log without this
+//! crate's database code. Editing, inserting or deleting any entry is detected by
+//! [`Store::verify_audit`] at the first entry affected. Dropping entries from the **end**
+//! leaves a valid shorter chain: publish or send [`Store::audit_head`] elsewhere
+//! (another node, a log service, the chain) to detect that.
+
+use cifer_core::keccak256;
+use sqlx::Row;
+
+use super::error::{AuditFault, Result, StoreError};
+use super::{Store, now_ms, to_i64};
+
+/// `prev_hash` of the first entry.
+pub const GENESIS_HASH: [u8; 32] = [0; 32];
+/// Longest accepted [`AuditEntry::code`], in bytes.
+pub const MAX_AUDIT_CODE_LEN: usize = 256;
+/// Rows read per query by [`Store::verify_audit`].
+const VERIFY_PAGE: u32 = 1000;
+
+/// What an audit entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum AuditKind {
+    /// A fragment was released.
+    Release = 1,
+    /// A request was refused.
+    Refusal = 2,
+    /// A fragment was stored.
+    Store = 3,
+    /// A fragment was deleted (shred).
+    Delete = 4,
+}
+
+impl AuditKind {
+    /// The byte in the encoding and the database.
+    #[must_use]
+    pub const fn as_u8(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind of a byte, if known.
+    #[must_use]
+    pub const fn from_u8(byte: u8) -> Option<Self> {
+        match byte {
+            1 => Some(Self::Release),
+            2 => Some(Self::Refusal),
+            3 => Some(Self::Store),
+            4 => Some(Self::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// One event to record. Holds no secret: `digest` is a hash (of the request, of the
+/// commitments), `code` a stable short code such as `released` or `E_REPLAY`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// What happened.
+    pub kind: AuditKind,
+    /// Chain of the secret concerned.
+    pub chain_id: u64,
+    /// The secret concerned.
+    pub secret_id: [u8; 32],
+    /// Who asked: the requester, black box or contract address.
+    pub actor: [u8; 20],
+    /// A digest identifying the request or record (e.g. the EIP-712 digest).
+    pub digest: [u8; 32],
+    /// Outcome code, at most [`MAX_AUDIT_CODE_LEN`] bytes.
+    pub code: String,
+}
+
+/// A stored audit entry with its place in the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Position, from 1.
+    pub seq: u64,
+    /// When it was appended (Unix milliseconds, node clock), covered by the hash.
+    pub at_unix_ms: u64,
+    /// The event.
+    pub entry: AuditEntry,
+    /// Hash of entry `seq - 1` ([`GENESIS_HASH`] for seq 1).
+    pub prev_hash: [u8; 32],
+    /// This entry's hash.
+    pub hash: [u8; 32],
+}
+
+/// The end of the chain: `seq` 0 and [`GENESIS_HASH`] when the log is empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditHead {
+    /// Sequence number of the last entry.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: [u8; 32],
+}
+
+/// The canonical encoding of an entry (see the module documentation).
+#[must_use]
+pub fn encode_entry(entry: &AuditEntry, at_unix_ms: u64) -> Vec<u8> {
+    let code = entry.code.as_bytes();
+    let mut out = Vec::with_capacity(1 + 8 + 32 + 20 + 32 + 8 + 4 + code.len());
+    out.push(entry.kind.as_u8());
+    out.extend_from_slice(&entry.chain_id.to_be_bytes());
+    out.extend_from_slice(&entry.secret_id);
+    out.extend_from_slice(&entry.actor);
+    out.extend_from_slice(&entry.digest);
+    out.extend_from_slice(&at_unix_ms.to_be_bytes());
+    // Codes are at most MAX_AUDIT_CODE_LEN bytes when appended; saturate for others.
+    out.extend_from_slice(&u32::try_from(code.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(code);
+    out
+}
+
+/// `keccak256(prev_hash || BE64(seq) || encode_entry(entry, at_unix_ms))`.
+#[must_use]
+pub fn audit_hash(prev_hash: &[u8; 32], seq: u64, entry: &AuditEntry, at_unix_ms: u64) -> [u8; 32] {
+    let encoded = encode_entry(entry, at_unix_ms);
+    let mut data = Vec::with_capacity(32 + 8 + encoded.len());
+    data.extend_from_slice(prev_hash);
+    data.extend_from_slice(&seq.to_be_bytes());
+    data.extend_from_slice(&encoded);
+    keccak256(&data)
+}
+
+const SELECT_COLUMNS: &str = "SELECT seq, kind, chain_id, secret_id, actor, digest, code, at_ms, prev_hash, hash \
+     FROM audit_log";
+
+/// Columns as read, before the checks that turn them into an [`AuditRecord`].
+struct RawAuditRow {
+    seq: i64,
+    kind: i16,
+    chain_id: i64,
+    secret_id: Vec<u8>,
+    actor: Vec<u8>,
+    digest: Vec<u8>,
+    code: String,
+    at_ms: i64,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+macro_rules! raw_audit_row {
+    ($r:expr) => {
+        RawAuditRow {
+            seq: $r.try_get("seq")?,
+            kind: $r.try_get("kind")?,
+            chain_id: $r.try_get("chain_id")?,
+            secret_id: $r.try_get("secret_id")?,
+            actor: $r.try_get("actor")?,
+            digest: $r.try_get("digest")?,
+            code: $r.try_get("code")?,
+            at_ms: $r.try_get("at_ms")?,
+            prev_hash: $r.try_get("prev_hash")?,
+            hash: $r.try_get("hash")?,
+        }
+    };
+}
+
+impl RawAuditRow {
+    /// Parses the columns; `seq` of the error is the row's own (or 0 if even that is bad).
+    fn parse(self) -> Result<AuditRecord> {
+        let seq = u64::try_from(self.seq).unwrap_or(0);
+        let bad = StoreError::AuditChain { seq, fault: AuditFault::Malformed };
+        let kind = u8::try_from(self.kind).ok().and_then(AuditKind::from_u8);
+        let (Some(kind), Ok(chain_id), Ok(at_unix_ms)) =
+            (kind, u64::try_from(self.chain_id), u64::try_from(self.at_ms))
+        else {
+            return Err(bad);
+        };
+        let (Ok(secret_id), Ok(actor), Ok(digest), Ok(prev_hash), Ok(hash)) = (
+            <[u8; 32]>::try_from(self.secret_id.as_slice()),
+            <[u8; 20]>::try_from(self.actor.as_slice()),
+            <[u8; 32]>::try_from(self.digest.as_slice()),
+            <[u8; 32]>::try_from(self.prev_hash.as_slice()),
+            <[u8; 32]>::try_from(self.hash.as_slice()),
+        ) else {
+            return Err(bad);
+        };
+        if seq == 0 {
+            return Err(bad);
+        }
+        Ok(AuditRecord {
+            seq,
+            at_unix_ms,
+            entry: AuditEntry { kind, chain_id, secret_id, actor, digest, code: self.code },
+            prev_hash,
+            hash,
+        })
+    }
+}
+
+impl Store {
+    /// Appends `entry` to the audit log, durably; returns it with its `seq` and hash.
+    /// Appends from any number of tasks or processes are serialized, so the chain never
+    /// forks.
+    ///
+    /// # Errors
+    /// [`StoreError::AuditCodeTooLong`], [`StoreError::OutOfRange`] for a chain id above
+    /// `2^63 - 1`, [`StoreError::AuditChain`] if the current head row is malformed,
+    /// [`StoreError::Database`].
+    pub async fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord> {
+        if entry.code.len() > MAX_AUDIT_CODE_LEN {
+            return Err(StoreError::AuditCodeTooLong { len: entry.code.len() });
+        }
+        let chain = to_i64("chain_id", entry.chain_id)?;
+        let at_ms = now_ms();
+        let at_unix_ms = u64::try_from(at_ms).unwrap_or(0);
+
+        // The head is read and the next entry written inside one transaction that holds
+        // the log's write lock, so no other append can slip in between.
+        macro_rules! append_in {
+            ($tx:ident) => {{
+                let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+                let (prev_seq, prev_hash) = match head {
+                    None => (0u64, GENESIS_HASH),
+                    Some(r) => {
+                        let seq: i64 = r.try_get("seq")?;
+                        let hash: Vec<u8> = r.try_get("hash")?;
+                        let seq_u = u64::try_from(seq).unwrap_or(0);
+                        let bad = StoreError::AuditChain { seq: seq_u, fault: AuditFault::Malformed };
+                        let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| bad)?;
+                        (seq_u, hash)
+                    }
+                };
+                let seq = prev_seq + 1;
+                let hash = audit_hash(&prev_hash, seq, &entry, at_unix_ms);
+                sqlx::query(
+                    "INSERT INTO audit_log (seq, kind, chain_id, secret_id, actor, digest, code, \
+                     at_ms, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(to_i64("seq", seq)?)
+                .bind(i16::from(entry.kind.as_u8()))
+                .bind(chain)
+                .bind(entry.secret_id.as_slice())
+                .bind(entry.actor.as_slice())
+                .bind(entry.digest.as_slice())
+                .bind(entry.code.as_str())
+                .bind(at_ms)
+                .bind(prev_hash.as_slice())
+                .bind(hash.as_slice())
+                .execute(&mut *$tx)
+                .await?;
+                $tx.commit().await?;
+                (seq, prev_hash, hash)
+            }};
+        }
+
+        let (seq, prev_hash, hash) = match &self.backend {
+            super::backend::Backend::Sqlite(pool) => {
+                // IMMEDIATE takes SQLite's single write lock before the read.
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                append_in!(tx)
+            }
+            super::backend::Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                // EXCLUSIVE blocks other writers (and other appenders) but not readers.
+                sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE").execute(&mut *tx).await?;
+                append_in!(tx)
+            }
+        };
+        Ok(AuditRecord { seq, at_unix_ms, entry, prev_hash, hash })
+    }
+
+    /// Up to `limit` entries with `seq > after_seq`, in order (for export). Rows are
+    /// parsed but not verified.
+    ///
+    /// # Errors
+    /// [`StoreError::AuditChain`] with [`AuditFault::Malformed`] for a row that does not
+    /// parse; [`StoreError::Database`].
+    pub async fn read_audit(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.read_audit_raw(after_seq, limit).await?.into_iter().map(RawAuditRow::parse).collect()
+    }
+
+    async fn read_audit_raw(&self, after_seq: u64, limit: u32) -> Result<Vec<RawAuditRow>> {
+        let after = to_i64("after_seq", after_seq)?;
+        let sql = format!("{SELECT_COLUMNS} WHERE seq > $1 ORDER BY seq LIMIT $2");
+        Ok(dispatch!(&self.backend, pool => {
+            let rows = sqlx::query(&sql)
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+            let mut raw = Vec::with_capacity(rows.len());
+            for r in &rows {
+                raw.push(raw_audit_row!(r));
+            }
+            raw
+        }))
+    }
+
+    /// The last entry's `seq` and hash, unverified.
+    ///
+    /// # Errors
+    /// [`StoreError::AuditChain`] if the head row is malformed; [`StoreError::Database`].
+    pub async fn audit_head(&self) -> Result<AuditHead> {
+        let sql = format!("{SELECT_COLUMNS} ORDER BY seq DESC LIMIT 1");
+        let raw = dispatch!(&self.backend, pool => {
+            match sqlx::query(&sql).fetch_optional(pool).await? {
+                Some(r) => Some(raw_audit_row!(r)),
+                None => None,
+            }
+        });
+        Ok(match raw {
+            None => AuditHead { seq: 0, hash: GENESIS_HASH },
+            Some(raw) => {
+                let record = raw.parse()?;
+                AuditHead { seq: record.seq, hash: record.hash }
+            }
+        })
+    }
+
+    /// Recomputes the whole chain from entry 1 and returns its head.
+    ///
+    /// # Errors
+    /// [`StoreError::AuditChain`] naming the first entry that is missing
+    /// ([`AuditFault::Gap`]), does not link to its predecessor ([`AuditFault::PrevHash`]),
+    /// does not hash to its stored hash ([`AuditFault::Hash`]) or does not parse
+    /// ([`AuditFault::Malformed`]); [`StoreError::Database`].
+    pub async fn verify_audit(&self) -> Result<AuditHead> {
+        let mut head = AuditHead { seq: 0, hash: GENESIS_HASH };
+        loop {
+            let page = self.read_audit_raw(head.seq, VERIFY_PAGE).await?;
+            if page.is_empty() {
+                return Ok(head);
+            }
+            for raw in page {
+                let expected = head.seq + 1;
+                let fail = |fault| StoreError::AuditChain { seq: expected, fault };
+                let record = raw.parse().map_err(|_| fail(AuditFault::Malformed))?;
+                if record.seq != expected {
+                    return Err(fail(AuditFault::Gap { expected, found: record.seq }));
+                }
+                if record.prev_hash != head.hash {
+                    return Err(fail(AuditFault::PrevHash));
+                }
+                if audit_hash(&record.prev_hash, record.seq, &record.entry, record.at_unix_ms)
+                    != record.hash
+                {
+                    return Err(fail(AuditFault::Hash));
+                }
+                head = AuditHead { seq: record.seq, hash: record.hash };
+            }
+        }
+    }
+}

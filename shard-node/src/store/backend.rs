@@ -1,0 +1,119 @@
+//! The two database backends and what each one is opened with.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::error::{Result, StoreError};
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database a [`Store`](super::Store) runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendKind {
+    /// An SQLite file (the embedded default).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Pool settings. The defaults suit one node process.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// Maximum pooled connections.
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection.
+    pub acquire_timeout: Duration,
+    /// SQLite: how long a writer waits for the write lock before `SQLITE_BUSY`.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Backend {
+    pub(crate) async fn connect(url: &str, config: &StoreConfig) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?;
+            Self::sqlite(options, config).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::postgres(PgConnectOptions::from_str(url)?, config).await
+        } else {
+            let scheme = url.split_once(':').map_or("", |(s, _)| s);
+            Err(StoreError::UnsupportedUrl { scheme: scheme.chars().take(32).collect() })
+        }
+    }
+
+    pub(crate) async fn connect_sqlite_file(path: &Path, config: &StoreConfig) -> Result<Self> {
+        Self::sqlite(SqliteConnectOptions::new().filename(path), config).await
+    }
+
+    async fn sqlite(options: SqliteConnectOptions, config: &StoreConfig) -> Result<Self> {
+        // Every connection gets these pragmas. WAL + synchronous=FULL: a commit returns
+        // only after the WAL is fsynced, so an acknowledged write survives a crash or
+        // power loss. secure_delete zeroes freed content in the database file.
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(config.busy_timeout)
+            .pragma("secure_delete", "ON");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        SQLITE_MIGRATOR.run(&pool).await?;
+        Ok(Self::Sqlite(pool))
+    }
+
+    async fn postgres(options: PgConnectOptions, config: &StoreConfig) -> Result<Self> {
+        // PostgreSQL's defaults are durable; pin synchronous_commit in case the server's
+        // default was relaxed, since an acknowledged fragment must survive a crash.
+        let options = options.options([("synchronous_commit", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        POSTGRES_MIGRATOR.run(&pool).await?;
+        Ok(Self::Postgres(pool))
+    }
+
+    pub(crate) const fn kind(&self) -> BackendKind {
+        match self {
+            Self::Sqlite(_) => BackendKind::Sqlite,
+            Self::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        match self {
+            Self::Sqlite(p) => p.close().await,
+            Self::Postgres(p) => p.close().await,
+        }
+    }
+}
