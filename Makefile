@@ -35,10 +35,14 @@ test-contracts: setup
 	bash scripts/contracts-check.sh
 	bash scripts/check-bindings.sh
 
+PURE_CRATES := cifer-core cifer-auth cifer-custody
+
 invariants:
-	@out=$$($(CARGO) tree -p cifer-core -e normal --all-features | grep -E 'tokio|sqlx|axum|alloy|serde_json' || true); \
-	if [ -n "$$out" ]; then echo "cifer-core must do no I/O, but depends on:"; echo "$$out"; exit 1; fi; \
-	echo "invariant: cifer-core has no I/O, HTTP, SQL or chain dependency"
+	@for c in $(PURE_CRATES); do \
+	  out=$$($(CARGO) tree -p $$c -e normal --all-features | grep -E 'tokio|sqlx|axum|alloy|serde_json' || true); \
+	  if [ -n "$$out" ]; then echo "$$c must do no I/O, but depends on:"; echo "$$out"; exit 1; fi; \
+	  echo "invariant: $$c has no I/O, HTTP, SQL or chain dependency"; \
+	done
 
 fmt-check:
 	$(CARGO) fmt --all --check
