@@ -115,6 +115,38 @@ impl Cipher {
     }
 }
 
+impl Cipher {
+    /// Opens `ciphertext || tag` into `out` (`len - 16` bytes), out of place, after a
+    /// constant-time tag check. Opaque on failure.
+    pub(crate) fn open_into(&self, nonce: &Nonce, sealed: &[u8], out: &mut [u8]) -> Result<()> {
+        let pt_len = sealed.len().checked_sub(TAG_LEN).ok_or(Error::Truncated)?;
+        if out.len() != pt_len {
+            return Err(Error::Truncated);
+        }
+        let (ct, tag) = sealed.split_at(pt_len);
+        match self {
+            Cipher::RustCrypto(c) => {
+                use aes_gcm::aead::AeadInOut;
+                let tag = aes_gcm::Tag::try_from(tag).map_err(|_| Error::Authentication)?;
+                let buf =
+                    aes_gcm::aead::inout::InOutBuf::new(ct, out).map_err(|_| Error::Truncated)?;
+                c.decrypt_inout_detached(nonce.into(), &[], buf, &tag)
+                    .map_err(|_| Error::Authentication)
+            }
+            #[cfg(feature = "aws-lc")]
+            Cipher::AwsLc(k) => k
+                .open_separate_gather(
+                    aws_lc_rs::aead::Nonce::assume_unique_for_key(*nonce),
+                    aws_lc_rs::aead::Aad::empty(),
+                    ct,
+                    tag,
+                    out,
+                )
+                .map_err(|_| Error::Authentication),
+        }
+    }
+}
+
 /// AES-256-GCM with a given backend, for known-answer tests and the differential test.
 /// `chunk` is `plaintext || 16 spare bytes` and becomes `ciphertext || tag`.
 ///

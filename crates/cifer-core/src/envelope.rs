@@ -8,7 +8,9 @@ use crate::aead::Backend;
 use crate::error::{Error, Result};
 use crate::header::{EnvelopePrefix, HEADER_LEN, Header};
 use crate::keys::{EncapsulationKey, Seed, SharedSecret};
-use crate::pipeline::{default_threads, open_stream_parallel, seal_stream_parallel};
+use crate::pipeline::{
+    default_threads, open_slice, open_stream_parallel, seal_slice, seal_stream_parallel,
+};
 use crate::schedule::StreamKey;
 use crate::stream::{ChunkOpener, ChunkSealer};
 use crate::suite::Suite;
@@ -188,9 +190,46 @@ pub fn decrypt(seed: &Seed, input: &mut impl Read, output: &mut impl Write) -> R
 /// # Errors
 /// As [`encrypt`].
 pub fn seal(recipient: &EncapsulationKey, header: Header, plaintext: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(sealed_len(&header, plaintext.len()));
-    encrypt(recipient, header, &mut &plaintext[..], &mut out)?;
+    let (prefix, key) = begin(recipient, header)?;
+    seal_prepared(&prefix, &key, plaintext)
+}
+
+fn seal_prepared(prefix: &EnvelopePrefix, key: &StreamKey, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(sealed_len(prefix.header(), plaintext.len()));
+    seal_prepared_into(prefix, key, plaintext, &mut out)?;
     Ok(out)
+}
+
+fn seal_prepared_into(
+    prefix: &EnvelopePrefix,
+    key: &StreamKey,
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    out.clear();
+    out.extend_from_slice(prefix.as_bytes());
+    let sealer = ChunkSealer::new(key, prefix, Backend::fastest())?;
+    seal_slice(sealer, plaintext, out, slice_threads(plaintext.len()))
+}
+
+/// [`seal`] into a caller-owned buffer (cleared first), so that a loop sealing many
+/// messages reuses one allocation.
+///
+/// # Errors
+/// As [`encrypt`].
+pub fn seal_into(
+    recipient: &EncapsulationKey,
+    header: Header,
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let (prefix, key) = begin(recipient, header)?;
+    seal_prepared_into(&prefix, &key, plaintext, out)
+}
+
+/// Threads for an in-memory message: one below 1 MiB (thread start-up would dominate).
+fn slice_threads(len: usize) -> usize {
+    if len < (1 << 20) { 1 } else { default_threads() }
 }
 
 /// [`seal`] with the encapsulation randomness from `rng`.
@@ -203,9 +242,8 @@ pub fn seal_with_rng(
     plaintext: &[u8],
     rng: &mut impl CryptoRng,
 ) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(sealed_len(&header, plaintext.len()));
-    encrypt_with_rng(recipient, header, rng, &mut &plaintext[..], &mut out)?;
-    Ok(out)
+    let (prefix, key) = begin_with_rng(recipient, header, rng)?;
+    seal_prepared(&prefix, &key, plaintext)
 }
 
 /// The exact length of an envelope holding `len` plaintext bytes.
@@ -220,7 +258,17 @@ pub fn sealed_len(header: &Header, len: usize) -> usize {
 /// # Errors
 /// As [`decrypt`].
 pub fn open(seed: &Seed, envelope: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(envelope.len());
-    decrypt(seed, &mut &envelope[..], &mut out)?;
-    Ok(out)
+    let (prefix, used) = EnvelopePrefix::decode(envelope)?;
+    let key = seed.stream_key(&prefix)?;
+    open_body(&key, &prefix, &envelope[used..])
+}
+
+/// Opens an in-memory envelope body (after the prefix) with a stream key obtained
+/// elsewhere (the black box). All or nothing.
+///
+/// # Errors
+/// [`Error::Truncated`], [`Error::Authentication`].
+pub fn open_body(key: &StreamKey, prefix: &EnvelopePrefix, body: &[u8]) -> Result<Vec<u8>> {
+    let opener = ChunkOpener::new(key, prefix, Backend::fastest())?;
+    open_slice(opener, body, slice_threads(body.len()))
 }

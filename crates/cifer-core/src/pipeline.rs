@@ -308,3 +308,114 @@ pub fn open_stream_parallel(
         pending_write = true;
     }
 }
+
+/// Seals a whole in-memory plaintext onto the end of `out` (which already holds the
+/// envelope prefix): one copy of the plaintext into its final place (no zero-fill), then
+/// every chunk sealed in place, the chunks spread over `threads` threads. Same bytes as
+/// [`seal_stream`]. Reusing `out` across calls avoids re-faulting fresh pages.
+///
+/// # Errors
+/// [`Error::TooManyChunks`] past 2^32 chunks.
+pub fn seal_slice(
+    mut sealer: ChunkSealer,
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+    threads: usize,
+) -> Result<()> {
+    let cs = sealer.chunk_size();
+    let n = plaintext.len().div_ceil(cs).max(1);
+    let base = sealer.reserve(n as u64, true)?;
+    let start = out.len();
+    out.reserve(plaintext.len() + n * TAG_LEN);
+    for i in 0..n {
+        out.extend_from_slice(
+            &plaintext[(i * cs).min(plaintext.len())..((i + 1) * cs).min(plaintext.len())],
+        );
+        out.extend_from_slice(&[0u8; TAG_LEN]);
+    }
+    let slot = cs + TAG_LEN;
+    let per = n.div_ceil(threads.max(1)).max(1);
+    let sealer = &sealer;
+    let seal_range = move |part: usize, region: &mut [u8]| -> Result<()> {
+        for (j, chunk) in region.chunks_mut(slot).enumerate() {
+            let i = part * per + j;
+            sealer.seal_at(base + i as u64, chunk, i + 1 == n)?;
+        }
+        Ok(())
+    };
+    if per >= n {
+        return seal_range(0, &mut out[start..]);
+    }
+    thread::scope(|s| {
+        let handles: Vec<_> = out[start..]
+            .chunks_mut(per * slot)
+            .enumerate()
+            .map(|(part, region)| s.spawn(move || seal_range(part, region)))
+            .collect();
+        handles.into_iter().try_for_each(|h| h.join().unwrap_or(Err(Error::Authentication)))
+    })
+}
+
+/// Opens a whole in-memory envelope body (everything after the prefix): out of place,
+/// chunks spread over `threads` threads. All or nothing: any failing chunk fails the
+/// message and no plaintext is returned. Same errors as [`open_stream`].
+///
+/// # Errors
+/// [`Error::Truncated`] for a body that ends inside a tag; [`Error::Authentication`].
+pub fn open_slice(mut opener: ChunkOpener, body: &[u8], threads: usize) -> Result<Vec<u8>> {
+    let full = opener.chunk_size() + TAG_LEN;
+    let n = body.len().div_ceil(full).max(1);
+    let last_len = body.len() - (n - 1) * full;
+    if last_len < TAG_LEN {
+        return Err(Error::Truncated);
+    }
+    let base = opener.reserve(n as u64, true)?;
+    let mut out = vec![0u8; body.len() - n * TAG_LEN];
+    let cs = opener.chunk_size();
+    let per = n.div_ceil(threads.max(1)).max(1);
+    let opener = &opener;
+    // Split the output by chunk ranges, not by bytes: an empty last chunk (or an empty
+    // message) has no output bytes but must still be authenticated.
+    let parts = n.div_ceil(per);
+    let mut regions = Vec::with_capacity(parts);
+    let mut rest = &mut out[..];
+    for _ in 0..parts {
+        let (region, tail) = rest.split_at_mut((per * cs).min(rest.len()));
+        regions.push(region);
+        rest = tail;
+    }
+    let first_failure = thread::scope(|s| {
+        let handles: Vec<_> = regions
+            .into_iter()
+            .enumerate()
+            .map(|(part, region)| {
+                s.spawn(move || {
+                    for j in 0..per {
+                        let i = part * per + j;
+                        if i >= n {
+                            break;
+                        }
+                        let src = &body[i * full..((i + 1) * full).min(body.len())];
+                        let lo = j * cs;
+                        let hi = lo + src.len() - TAG_LEN;
+                        opener
+                            .open_at_into(base + i as u64, src, &mut region[lo..hi], i + 1 == n)
+                            .map_err(|e| (i, e))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let mut first: Result<(), (usize, Error)> = Ok(());
+        for h in handles {
+            if let Err((i, e)) = h.join().unwrap_or(Err((0, Error::Authentication)))
+                && first.as_ref().err().is_none_or(|(k, _)| i < *k)
+            {
+                first = Err((i, e));
+            }
+        }
+        first
+    });
+    first_failure.map_err(|(_, e)| e)?;
+    Ok(out)
+}

@@ -169,6 +169,18 @@ impl ChunkOpener {
         let nonce = nonce_for(&self.counter.nonce_prefix, index, last);
         self.cipher.open(&nonce, &[], chunk)
     }
+
+    /// Opens `ciphertext || tag` at a reserved index into `out` (`len - 16` bytes).
+    pub(crate) fn open_at_into(
+        &self,
+        index: u64,
+        sealed: &[u8],
+        out: &mut [u8],
+        last: bool,
+    ) -> Result<()> {
+        let nonce = nonce_for(&self.counter.nonce_prefix, index, last);
+        self.cipher.open_into(&nonce, sealed, out)
+    }
 }
 
 /// Reads until `buf` is full or the reader is exhausted; returns the bytes read.

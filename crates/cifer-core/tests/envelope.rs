@@ -303,3 +303,16 @@ fn mlkem_backends_agree() {
         assert_eq!(back.as_bytes(), ss.as_bytes(), "key {i}");
     }
 }
+
+#[test]
+fn seal_into_reuses_the_buffer_and_opens() {
+    let seed = identity();
+    let ek = seed.encapsulation_key();
+    let mut buf = vec![0xEE; 10]; // stale content must be cleared
+    for len in [0usize, 1, 1024, 3000, 2 << 20] {
+        let pt = plaintext(len);
+        envelope::seal_into(&ek, header(10), &pt, &mut buf).unwrap();
+        assert_eq!(buf.len(), envelope::sealed_len(&header(10), len));
+        assert_eq!(envelope::open(&seed, &buf).unwrap(), pt, "len {len}");
+    }
+}

@@ -8,6 +8,7 @@
     reason = "tests"
 )]
 
+use cifer_core::aead::all_backends;
 use cifer_core::header::{HEADER_LEN, TAG_LEN};
 use cifer_core::pipeline::{open_stream_parallel, seal_stream_parallel};
 use cifer_core::stream::{ChunkOpener, ChunkSealer, open_stream, seal_stream};
@@ -157,4 +158,89 @@ fn envelope_encrypt_uses_parallel_path_and_round_trips() {
     let mut out = Vec::new();
     envelope::decrypt(&seed, &mut &env[..], &mut out).unwrap();
     assert!(out == pt);
+}
+
+#[test]
+fn slice_paths_match_stream_paths() {
+    use cifer_core::pipeline::{open_slice, seal_slice};
+    for log2 in [10u8, 16] {
+        let (prefix, key) = setup(log2);
+        let cs = 1usize << log2;
+        for len in [0, 1, cs - 1, cs, cs + 1, 3 * cs, 3 * cs + 7, MIB + 3] {
+            let pt = data(len);
+            let expected = sequential(&prefix, &key, &pt);
+            for (threads, backend) in [1, 2, 3, 5]
+                .into_iter()
+                .flat_map(|t| all_backends().into_iter().map(move |b| (t, b)))
+            {
+                let mut got = Vec::new();
+                seal_slice(
+                    ChunkSealer::new(&key, &prefix, backend).unwrap(),
+                    &pt,
+                    &mut got,
+                    threads,
+                )
+                .unwrap();
+                assert!(
+                    got == expected,
+                    "seal log2 {log2} len {len} threads {threads} {backend:?}"
+                );
+                let opened =
+                    open_slice(ChunkOpener::new(&key, &prefix, backend).unwrap(), &got, threads)
+                        .unwrap();
+                assert!(opened == pt, "open log2 {log2} len {len} threads {threads} {backend:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn slice_open_rejects_what_stream_open_rejects() {
+    use cifer_core::pipeline::open_slice;
+    let (prefix, key) = setup(10);
+    let slot = 1024 + TAG_LEN;
+    let body = sequential(&prefix, &key, &data(3 * 1024 + 100));
+    let empty_msg = sequential(&prefix, &key, &[]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty body", Vec::new()),
+        ("shorter than a tag", body[..15].to_vec()),
+        ("cut at a chunk boundary", body[..2 * slot].to_vec()),
+        ("cut inside the last tag", body[..body.len() - 3].to_vec()),
+        ("extra byte", [body.clone(), vec![1]].concat()),
+        ("flipped tag of an empty message", {
+            let mut b = empty_msg.clone();
+            b[3] ^= 1;
+            b
+        }),
+        ("flip in the first chunk", {
+            let mut b = body.clone();
+            b[5] ^= 0x40;
+            b
+        }),
+        ("chunks swapped", {
+            let mut b = body.clone();
+            let (x, y) = b.split_at_mut(slot);
+            x.swap_with_slice(&mut y[..slot]);
+            b
+        }),
+    ];
+    for (name, bad) in cases {
+        for (threads, backend) in
+            [(1, Backend::RustCrypto), (2, Backend::fastest()), (3, Backend::RustCrypto)]
+        {
+            let opener = ChunkOpener::new(&key, &prefix, backend).unwrap();
+            let slice = open_slice(opener, &bad, threads);
+            let opener = ChunkOpener::new(&key, &prefix, Backend::fastest()).unwrap();
+            let stream = open_stream(opener, &mut &bad[..], &mut Vec::new());
+            assert!(slice.is_err(), "{name}: slice accepted (threads {threads})");
+            assert_eq!(
+                format!("{:?}", slice.unwrap_err()),
+                format!("{:?}", stream.unwrap_err()),
+                "{name}"
+            );
+        }
+    }
+    // The empty message itself opens to nothing.
+    let opener = ChunkOpener::new(&key, &prefix, Backend::fastest()).unwrap();
+    assert!(open_slice(opener, &empty_msg, 2).unwrap().is_empty());
 }
