@@ -90,6 +90,9 @@ impl Drop for Input {
 pub(crate) enum Output {
     /// Standard output.
     Stdout(BufWriter<StdoutLock<'static>>),
+    /// An existing destination that is not a regular file (`/dev/null`, a FIFO, a
+    /// terminal): written in place, never replaced.
+    Special(BufWriter<File>),
     /// A temporary file renamed to `dest` on success.
     File {
         /// The buffered temporary file.
@@ -105,8 +108,25 @@ impl Output {
         let Some(dest) = path.filter(|_| !is_std(path)) else {
             return Ok(Self::Stdout(BufWriter::with_capacity(BUF_SIZE, io::stdout().lock())));
         };
-        let tmp = temp_beside(dest).map_err(|e| Failure::io(output_name(dest), &e))?;
-        Ok(Self::File { tmp: BufWriter::with_capacity(BUF_SIZE, tmp), dest: dest.to_path_buf() })
+        let name = output_name(dest);
+        // Follow symlinks: the file they point to is replaced, the link is kept.
+        let dest = match std::fs::metadata(dest) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(Failure::new(EXIT_IO, format!("{name}: is a directory")));
+            }
+            Ok(meta) if !meta.is_file() => {
+                // Renaming over a device node or FIFO would replace it with a regular file.
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(dest)
+                    .map_err(|e| Failure::io(&name, &e))?;
+                return Ok(Self::Special(BufWriter::with_capacity(BUF_SIZE, file)));
+            }
+            Ok(_) => std::fs::canonicalize(dest).map_err(|e| Failure::io(&name, &e))?,
+            Err(_) => dest.to_path_buf(),
+        };
+        let tmp = temp_beside(&dest).map_err(|e| Failure::io(&name, &e))?;
+        Ok(Self::File { tmp: BufWriter::with_capacity(BUF_SIZE, tmp), dest })
     }
 
     /// Whether this is standard output.
@@ -118,6 +138,7 @@ impl Output {
     pub(crate) fn writer(&mut self) -> &mut dyn Write {
         match self {
             Self::Stdout(w) => w,
+            Self::Special(w) => w,
             Self::File { tmp, .. } => tmp,
         }
     }
@@ -126,6 +147,7 @@ impl Output {
     pub(crate) fn commit(self) -> Result<()> {
         match self {
             Self::Stdout(mut w) => w.flush().map_err(|e| Failure::io("standard output", &e)),
+            Self::Special(mut w) => w.flush().map_err(|e| Failure::io("output", &e)),
             Self::File { tmp, dest } => {
                 let name = output_name(&dest);
                 let tmp = tmp.into_inner().map_err(|e| Failure::io(&name, e.error()))?;

@@ -520,3 +520,24 @@ fn usage_and_io_errors() {
     assert_ok(&version);
     assert!(String::from_utf8(version.stdout).unwrap().starts_with("cifer "));
 }
+
+#[test]
+fn device_outputs_are_written_in_place_and_symlinks_kept() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = TempDir::new().unwrap();
+    let keys = keygen(dir.path(), "me");
+    let env = encrypt_file(dir.path(), &keys, &pattern(5000), &["--chunk-log2", "10"]);
+    // `-o /dev/null` must not replace the device node with a regular file.
+    let out = run(&["decrypt", "-i", s(&keys.identity), "-o", "/dev/null", s(&env)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    // A symlinked destination: the target is replaced, the link stays a link.
+    let target = dir.path().join("target.bin");
+    fs::write(&target, b"old").unwrap();
+    let link = dir.path().join("link.bin");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = run(&["decrypt", "-i", s(&keys.identity), "-o", s(&link), s(&env)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(fs::read(&target).unwrap(), pattern(5000));
+}
