@@ -1,10 +1,14 @@
 //! CIFER shard node: the custody service that holds one verifiable fragment per secret
 //! and releases it only to a verified request (issue 4).
 //!
-//! This crate is, for now, its storage layer, [`store`]: fragments sealed at rest under
-//! the node sealing key, written once and durably; the replay set of accepted requests;
-//! and the hash-chained audit log. The HTTP service, the chain watcher and the release
-//! checks build on [`store::Store`].
+//! - [`store`]: fragments sealed at rest under the node sealing key, written once and
+//!   durably; the replay set of accepted requests; the hash-chained audit log.
+//! - [`config`]: the TOML file and `CIFER_NODE_*` overrides.
+//! - [`api`]: the HTTP API (delivery, the release checks of `docs/services.md`, health,
+//!   metrics, OpenAPI) with one error type, [`error::ApiError`].
+//! - [`watcher`]: shred events delete fragments; the replay set is pruned.
+//! - [`server::run`]: everything together, until shutdown. The binary
+//!   (`cifer-shard-node --config FILE`, `cifer-shard-node keygen`) is a thin wrapper.
 //!
 //! **Architecture invariant — no secret leaves a shard node unencrypted**, and none rests
 //! on its disk unencrypted: fragments reach the database only as AES-256-GCM ciphertext
@@ -25,4 +29,12 @@
 #[cfg(not(unix))]
 compile_error!("cifer-shard-node checks key file permissions and runs on Unix only");
 
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod identity;
+pub mod metrics;
+pub mod ratelimit;
+pub mod server;
 pub mod store;
+pub mod watcher;

@@ -24,6 +24,43 @@ both_backends! {
     audit_chain_verifies_and_detects_edits,
     audit_appends_never_fork,
     out_of_range_values,
+    bundle_signature_is_kept_and_compared,
+}
+
+async fn bundle_signature_is_kept_and_compared(db: &Db) {
+    let store = db.open(&key()).await;
+    let (c, f) = sharing();
+    let mut rec = record(5, secret(40), &c, &f[1]);
+    rec.bundle_signature = Some([0x5a; 65]);
+    assert_eq!(store.put_fragment(&rec).await.unwrap(), PutOutcome::Stored);
+    let got = store.get_fragment(5, secret(40)).await.unwrap().unwrap();
+    assert_eq!(got.bundle_signature, Some([0x5a; 65]));
+    assert_eq!(store.put_fragment(&rec).await.unwrap(), PutOutcome::AlreadyStored);
+    // Same fragment, another signature (or none): a different record, refused.
+    let mut other = rec.clone();
+    other.bundle_signature = Some([0x5b; 65]);
+    assert!(matches!(store.put_fragment(&other).await, Err(StoreError::Conflict { .. })));
+    other.bundle_signature = None;
+    assert!(matches!(store.put_fragment(&other).await, Err(StoreError::Conflict { .. })));
+    assert_eq!(
+        store.get_fragment(5, secret(40)).await.unwrap().unwrap().bundle_signature,
+        Some([0x5a; 65])
+    );
+    // Without a signature: NULL, read back as None.
+    let plain = record(5, secret(41), &c, &f[1]);
+    assert_eq!(store.put_fragment(&plain).await.unwrap(), PutOutcome::Stored);
+    assert_eq!(store.get_fragment(5, secret(41)).await.unwrap().unwrap().bundle_signature, None);
+    // The database refuses a signature of the wrong length.
+    let raw = db.raw().await;
+    let bad = raw
+        .try_exec(
+            "UPDATE fragments SET bundle_signature = $1 WHERE chain_id = 5",
+            &[Val::Bytes(vec![1; 64])],
+        )
+        .await;
+    assert!(bad.is_err(), "a 64-byte bundle signature was accepted");
+    raw.close().await;
+    store.close().await;
 }
 
 async fn round_trip(db: &Db) {

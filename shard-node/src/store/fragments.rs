@@ -25,6 +25,11 @@ pub struct FragmentRecord {
     pub commitments: Commitments,
     /// This node's fragment.
     pub fragment: Fragment,
+    /// The creating black box's 65-byte signature over the bundle digest, returned with
+    /// the fragment in release replies. Public; not bound into the seal (the black box
+    /// checks it against the bundle digest it recomputes). Part of the write-once
+    /// comparison.
+    pub bundle_signature: Option<[u8; 65]>,
 }
 
 /// What [`Store::put_fragment`] did.
@@ -50,6 +55,8 @@ pub struct StoredFragment {
     pub commitments: Commitments,
     /// The fragment, unsealed. Zeroized on drop.
     pub fragment: Fragment,
+    /// The bundle signature stored with it, if any.
+    pub bundle_signature: Option<[u8; 65]>,
     /// When it was stored (Unix milliseconds, node clock).
     pub stored_at_unix_ms: u64,
 }
@@ -85,8 +92,9 @@ impl Store {
         for _ in 0..PUT_ATTEMPTS {
             let inserted = dispatch!(&self.backend, pool => sqlx::query(
                 "INSERT INTO fragments (chain_id, secret_id, ek_hash, fragment_index, \
-                 commitments, commitments_hash, seal_format, nonce, sealed, stored_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 commitments, commitments_hash, seal_format, nonce, sealed, stored_at_ms, \
+                 bundle_signature) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                  ON CONFLICT (chain_id, secret_id) DO NOTHING",
             )
             .bind(chain)
@@ -99,6 +107,7 @@ impl Store {
             .bind(nonce.as_slice())
             .bind(sealed.as_slice())
             .bind(stored_at)
+            .bind(record.bundle_signature.as_ref().map(<[u8; 65]>::as_slice))
             .execute(pool)
             .await?
             .rows_affected());
@@ -111,6 +120,7 @@ impl Store {
             };
             let same = existing.ek_hash == record.ek_hash
                 && existing.commitments == record.commitments
+                && existing.bundle_signature == record.bundle_signature
                 && bool::from(existing.fragment.to_bytes().as_slice().ct_eq(&plaintext));
             return if same {
                 Ok(PutOutcome::AlreadyStored)
@@ -136,7 +146,7 @@ impl Store {
         let row = dispatch!(&self.backend, pool => {
             let row = sqlx::query(
                 "SELECT ek_hash, fragment_index, commitments, commitments_hash, seal_format, \
-                 nonce, sealed, stored_at_ms FROM fragments \
+                 nonce, sealed, stored_at_ms, bundle_signature FROM fragments \
                  WHERE chain_id = $1 AND secret_id = $2",
             )
             .bind(chain)
@@ -154,6 +164,7 @@ impl Store {
                     nonce: r.try_get("nonce")?,
                     sealed: r.try_get("sealed")?,
                     stored_at_ms: r.try_get("stored_at_ms")?,
+                    bundle_signature: r.try_get("bundle_signature")?,
                 }),
             }
         });
@@ -191,12 +202,20 @@ impl Store {
         }
         let commitments =
             Commitments::from_bytes(&row.commitments).map_err(|_| corrupt("commitments"))?;
+        let bundle_signature = match row.bundle_signature {
+            None => None,
+            Some(sig) => Some(
+                <[u8; 65]>::try_from(sig.as_slice())
+                    .map_err(|_| corrupt("bundle_signature length"))?,
+            ),
+        };
         Ok(Some(StoredFragment {
             chain_id,
             secret_id,
             ek_hash,
             commitments,
             fragment,
+            bundle_signature,
             stored_at_unix_ms: u64::try_from(row.stored_at_ms).unwrap_or(0),
         }))
     }
@@ -249,4 +268,5 @@ struct RawFragmentRow {
     nonce: Vec<u8>,
     sealed: Vec<u8>,
     stored_at_ms: i64,
+    bundle_signature: Option<Vec<u8>>,
 }

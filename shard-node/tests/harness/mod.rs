@@ -212,6 +212,7 @@ pub fn record(chain_id: u64, secret_id: [u8; 32], c: &Commitments, f: &Fragment)
         ek_hash: cifer_core::keccak256(&secret_id),
         commitments: c.clone(),
         fragment: f.clone(),
+        bundle_signature: None,
     }
 }
 

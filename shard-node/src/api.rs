@@ -1,0 +1,772 @@
+//! The HTTP API (axum): delivery, release, health, metrics and the OpenAPI document.
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `POST /v1/fragments` | accept this node's fragment of a creation bundle (write-once) |
+//! | `POST /v1/release` | the eight release checks of `docs/services.md`, then the fragment sealed to the black box's per-request key |
+//! | `GET /health` | store round trip and every chain view's health (503 unless all are fine) |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /openapi.json` | the OpenAPI 3 description (`shard-node/openapi.json`) |
+//!
+//! Every refusal is `{ "error": { "code", "message" } }` ([`ApiError`]) and an audit
+//! record; every release is an audit record written before the reply leaves.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cifer_auth::{
+    SeedPayload, SignedRequest, SignerKind, TypedRequest, Verification, check_freshness,
+    replay_key, verify, verify_eoa,
+};
+use cifer_chain::alloy::primitives::{Address, B256, Bytes as AlloyBytes, U256};
+use cifer_chain::{ChainError, ChainView, Health, Pinned, SecretState};
+use cifer_core::{EncapsulationKey, Seed, keccak256};
+use cifer_custody::{Bundle, open_delivery, release_key_digest, seal_release};
+use serde::Deserialize;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::metrics::{ChainGauge, Metrics};
+use crate::ratelimit::RateLimiter;
+use crate::store::{AuditEntry, AuditKind, FragmentRecord, PutOutcome, Store, StoreError};
+
+/// The OpenAPI document served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Most sealed fragments a bundle may carry (a cluster has at most 255 members).
+const MAX_SEALED: usize = 255;
+/// Longest user signature accepted (EIP-1271 wallets may send long ones).
+const MAX_SIGNATURE: usize = 4096;
+
+/// One served chain.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// Its view.
+    pub view: ChainView,
+    /// Freshness window `W` in blocks.
+    pub window: u64,
+}
+
+/// What every handler shares.
+pub struct AppState {
+    /// The storage.
+    pub store: Store,
+    /// The node's transport identity (opens deliveries).
+    pub seed: Seed,
+    /// `keccak256` of the node's encapsulation key, as it must be registered.
+    pub ek_hash: [u8; 32],
+    /// This node's id in `ClusterRegistry`.
+    pub node_id: u32,
+    /// Served chains by id.
+    pub chains: HashMap<u64, Chain>,
+    /// Per-signer rate limit of releases.
+    pub limiter: RateLimiter,
+    /// Counters.
+    pub metrics: Metrics,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .field("node_id", &self.node_id)
+            .field("chains", &self.chains.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The router over `state`, refusing bodies above `max_body_bytes`.
+pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/fragments", post(deliver))
+        .route("/v1/release", post(release))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+// ---------------------------------------------------------------------------------------
+// Wire types
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DeliveryBody {
+    chain_id: u64,
+    secret_id: String,
+    black_box: String,
+    bundle: BundleBody,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BundleBody {
+    chain_id: u64,
+    cluster_id: u32,
+    encapsulation_key: String,
+    commitments: String,
+    sealed: Vec<String>,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReleaseBody {
+    request: RequestBody,
+    signature: String,
+    black_box: BlackBoxBody,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", rename_all_fields = "camelCase")]
+enum RequestBody {
+    Typed {
+        chain_id: u64,
+        verifying_contract: String,
+        secret_id: String,
+        requester: String,
+        block_number: u64,
+        envelope_hash: String,
+        response_key_hash: String,
+        nonce: String,
+    },
+    Seed {
+        payload: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BlackBoxBody {
+    account: String,
+    response_key: String,
+    signature: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// Field parsing: errors name the field and the rule, never echo the value.
+
+fn hex_field(name: &str, text: &str, len: Option<usize>, max: usize) -> Result<Vec<u8>, ApiError> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    if digits.len() > max.saturating_mul(2) {
+        return Err(ApiError::bad_request(format!("{name}: longer than {max} bytes")));
+    }
+    let bytes = hex::decode(digits)
+        .map_err(|_| ApiError::bad_request(format!("{name}: expected 0x-prefixed hex")))?;
+    match len {
+        Some(n) if bytes.len() != n => {
+            Err(ApiError::bad_request(format!("{name}: expected {n} bytes, got {}", bytes.len())))
+        }
+        _ => Ok(bytes),
+    }
+}
+
+fn fixed<const N: usize>(name: &str, text: &str) -> Result<[u8; N], ApiError> {
+    let v = hex_field(name, text, Some(N), N)?;
+    let mut out = [0u8; N];
+    out.copy_from_slice(&v);
+    Ok(out)
+}
+
+fn address_field(name: &str, text: &str) -> Result<[u8; 20], ApiError> {
+    cifer_auth::parse_address(text)
+        .ok_or_else(|| ApiError::bad_request(format!("{name}: expected 0x and 40 hex digits")))
+}
+
+fn u256_field(name: &str, text: &str) -> Result<[u8; 32], ApiError> {
+    if text.is_empty() || text.len() > 80 {
+        return Err(ApiError::bad_request(format!("{name}: expected a uint256")));
+    }
+    text.parse::<U256>()
+        .map(|v| v.to_be_bytes::<32>())
+        .map_err(|_| ApiError::bad_request(format!("{name}: expected a decimal or 0x-hex uint256")))
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+        } else {
+            ApiError::bad_request("cannot read the request body")
+        }
+    })
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        let what = match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => "malformed JSON",
+            Category::Data => "JSON does not match the schema (missing, unknown or mistyped field)",
+        };
+        ApiError::bad_request(format!("{what} at line {} column {}", e.line(), e.column()))
+    })
+}
+
+/// Any chain view failure is a denial; the message is the view's (URLs redacted).
+fn chain_error(e: &ChainError) -> ApiError {
+    ApiError::new(ErrorCode::ChainUnavailable, format!("chain view: {e}"))
+}
+
+fn pin(chain: &Chain) -> Result<Pinned, ApiError> {
+    chain.view.pinned().map_err(|e| chain_error(&e))
+}
+
+// ---------------------------------------------------------------------------------------
+// Audit
+
+/// What an audit record says about a request, filled in as it is parsed.
+#[derive(Default)]
+struct AuditCtx {
+    chain_id: u64,
+    secret_id: [u8; 32],
+    actor: [u8; 20],
+    digest: [u8; 32],
+}
+
+impl AuditCtx {
+    fn entry(&self, kind: AuditKind, code: String) -> AuditEntry {
+        AuditEntry {
+            kind,
+            chain_id: self.chain_id,
+            secret_id: self.secret_id,
+            actor: self.actor,
+            digest: self.digest,
+            code,
+        }
+    }
+}
+
+async fn audit(state: &AppState, entry: AuditEntry) -> Result<(), StoreError> {
+    let result = state.store.append_audit(entry).await;
+    if let Err(e) = &result {
+        state.metrics.audit_failure();
+        tracing::error!(error = %e, "cannot append an audit record");
+    }
+    result.map(|_| ())
+}
+
+// ---------------------------------------------------------------------------------------
+// Delivery
+
+async fn deliver(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut ctx = AuditCtx::default();
+    match deliver_checked(&state, body, &mut ctx).await {
+        Ok(outcome) => {
+            let (status, code) = match outcome {
+                PutOutcome::Stored => (StatusCode::CREATED, "stored"),
+                PutOutcome::AlreadyStored => (StatusCode::OK, "already_stored"),
+            };
+            state.metrics.delivered(outcome == PutOutcome::Stored);
+            tracing::info!(
+                chain_id = ctx.chain_id,
+                secret_id = %hex::encode(ctx.secret_id),
+                black_box = %hex::encode(ctx.actor),
+                outcome = code,
+                "fragment delivered"
+            );
+            // The fragment is durably stored either way; an audit failure is logged.
+            let _ = audit(&state, ctx.entry(AuditKind::Store, code.to_owned())).await;
+            (status, Json(serde_json::json!({ "status": code }))).into_response()
+        }
+        Err(e) => {
+            state.metrics.delivery_refused(e.code);
+            tracing::info!(
+                chain_id = ctx.chain_id,
+                secret_id = %hex::encode(ctx.secret_id),
+                code = e.code.as_str(),
+                "delivery refused"
+            );
+            let _ = audit(
+                &state,
+                ctx.entry(AuditKind::Refusal, format!("delivery:{}", e.code.as_str())),
+            )
+            .await;
+            e.into_response()
+        }
+    }
+}
+
+async fn deliver_checked(
+    state: &Arc<AppState>,
+    body: Result<Bytes, BytesRejection>,
+    ctx: &mut AuditCtx,
+) -> Result<PutOutcome, ApiError> {
+    // 1. Shape.
+    let body = body_bytes(body)?;
+    let req: DeliveryBody = parse_json(&body)?;
+    let secret_id = u256_field("secretId", &req.secret_id)?;
+    let black_box = address_field("blackBox", &req.black_box)?;
+    ctx.chain_id = req.chain_id;
+    ctx.secret_id = secret_id;
+    ctx.actor = black_box;
+    let b = req.bundle;
+    if b.sealed.len() > MAX_SEALED || b.sealed.is_empty() {
+        return Err(ApiError::bad_request("bundle.sealed: expected 1 to 255 envelopes"));
+    }
+    let bundle = Bundle {
+        chain_id: b.chain_id,
+        cluster_id: b.cluster_id,
+        encapsulation_key: hex_field(
+            "bundle.encapsulationKey",
+            &b.encapsulation_key,
+            Some(cifer_core::keys::EK_LEN),
+            cifer_core::keys::EK_LEN,
+        )?,
+        commitments: hex_field("bundle.commitments", &b.commitments, None, 8192)?,
+        sealed: b
+            .sealed
+            .iter()
+            .map(|s| hex_field("bundle.sealed[]", s, None, 8192))
+            .collect::<Result<_, _>>()?,
+        signature: fixed::<65>("bundle.signature", &b.signature)?,
+    };
+    ctx.digest = bundle.digest();
+    if bundle.chain_id != req.chain_id {
+        return Err(ApiError::bad_request("bundle.chainId differs from chainId"));
+    }
+
+    // 2. Chain served.
+    let chain = state
+        .chains
+        .get(&req.chain_id)
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownChain, "chain not served by this node"))?;
+    let at = pin(chain)?;
+
+    // 3. The secret on chain: exists, active, suite 1, same key.
+    let secret = at
+        .secret(U256::from_be_bytes(secret_id))
+        .await
+        .map_err(|e| chain_error(&e))?
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownSecret, "no such secret on chain"))?;
+    if secret.state != SecretState::Active {
+        return Err(ApiError::new(ErrorCode::SecretInactive, "the secret is shredded"));
+    }
+    if secret.suite != cifer_bindings::suite::ML_KEM_768 {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedSuite,
+            "the secret's suite is not ML-KEM-768",
+        ));
+    }
+    let ek_hash = keccak256(&bundle.encapsulation_key);
+    if secret.public_key_hash.0 != ek_hash {
+        return Err(ApiError::new(
+            ErrorCode::KeyMismatch,
+            "keccak256(bundle.encapsulationKey) is not the secret's publicKeyHash",
+        ));
+    }
+
+    // 4. The cluster, and this node's slot in it.
+    if secret.cluster_id != bundle.cluster_id {
+        return Err(ApiError::new(
+            ErrorCode::ClusterMismatch,
+            "bundle.clusterId is not the secret's cluster",
+        ));
+    }
+    let cluster = at
+        .cluster(bundle.cluster_id)
+        .await
+        .map_err(|e| chain_error(&e))?
+        .ok_or_else(|| ApiError::new(ErrorCode::ClusterMismatch, "unknown cluster"))?;
+    let position = cluster.members.iter().position(|m| *m == state.node_id).ok_or_else(|| {
+        ApiError::new(ErrorCode::ClusterMismatch, "this node is not a member of the cluster")
+    })?;
+    let slot = u8::try_from(position + 1)
+        .map_err(|_| ApiError::new(ErrorCode::ClusterMismatch, "cluster too large"))?;
+    let node = at.node(state.node_id).await.map_err(|e| chain_error(&e))?;
+    if node.is_none_or(|n| n.public_key_hash.0 != state.ek_hash) {
+        tracing::error!(
+            node_id = state.node_id,
+            "this node's identity is not the key registered for its node id; check node_id and identity"
+        );
+        return Err(ApiError::new(
+            ErrorCode::NodeKeyMismatch,
+            "this node's registered key is not the key it holds",
+        ));
+    }
+
+    // 5. The black box: registered, and its signer signed the bundle.
+    let registered = at
+        .black_box(Address::from(black_box))
+        .await
+        .map_err(|e| chain_error(&e))?
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownBlackBox, "black box not registered"))?;
+    let signer = bundle
+        .signer()
+        .map_err(|e| ApiError::new(ErrorCode::InvalidBundle, format!("bundle.signature: {e}")))?;
+    if registered.signer.as_slice() != signer.as_slice() {
+        return Err(ApiError::new(
+            ErrorCode::UnknownBlackBox,
+            "the bundle is not signed by the black box's registered signer",
+        ));
+    }
+
+    // 6. Open and verify the fragment (ML-KEM decapsulation and commitments: off the
+    // async workers).
+    let size = cluster.members.len();
+    let st = Arc::clone(state);
+    let (delivered, bundle) = tokio::task::spawn_blocking(move || {
+        let d = open_delivery(&bundle, &st.seed, slot, size);
+        (d, bundle)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    let delivered =
+        delivered.map_err(|e| ApiError::new(ErrorCode::InvalidBundle, format!("bundle: {e}")))?;
+
+    // 7. Write once.
+    let record = FragmentRecord {
+        chain_id: req.chain_id,
+        secret_id,
+        ek_hash: delivered.ek_hash,
+        commitments: delivered.commitments,
+        fragment: delivered.fragment,
+        bundle_signature: Some(bundle.signature),
+    };
+    match state.store.put_fragment(&record).await {
+        Ok(outcome) => Ok(outcome),
+        Err(StoreError::Conflict { .. }) => Err(ApiError::new(
+            ErrorCode::Conflict,
+            "a different fragment is already stored for this secret",
+        )),
+        Err(StoreError::InvalidFragment(_)) => {
+            Err(ApiError::new(ErrorCode::InvalidBundle, "fragment does not verify"))
+        }
+        Err(e) => Err(ApiError::internal(&e)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Release
+
+async fn release(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut ctx = AuditCtx::default();
+    match release_checked(&state, body, &mut ctx).await {
+        Ok(reply) => {
+            // The audit record is durable before the fragment leaves.
+            if let Err(e) = audit(&state, ctx.entry(AuditKind::Release, "released".into())).await {
+                return ApiError::internal(&e).into_response();
+            }
+            state.metrics.release();
+            tracing::info!(
+                chain_id = ctx.chain_id,
+                secret_id = %hex::encode(ctx.secret_id),
+                signer = %hex::encode(ctx.actor),
+                "fragment released"
+            );
+            Json(serde_json::json!({ "fragment": format!("0x{}", hex::encode(reply)) }))
+                .into_response()
+        }
+        Err(e) => {
+            state.metrics.release_refused(e.code);
+            tracing::info!(
+                chain_id = ctx.chain_id,
+                secret_id = %hex::encode(ctx.secret_id),
+                signer = %hex::encode(ctx.actor),
+                code = e.code.as_str(),
+                "release refused"
+            );
+            let _ = audit(&state, ctx.entry(AuditKind::Refusal, e.code.as_str().to_owned())).await;
+            e.into_response()
+        }
+    }
+}
+
+/// A parsed user request.
+enum UserRequest {
+    Typed(TypedRequest),
+    Seed(SeedPayload),
+}
+
+async fn release_checked(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+    ctx: &mut AuditCtx,
+) -> Result<Vec<u8>, ApiError> {
+    // 1. Body size and JSON shape.
+    let body = body_bytes(body)?;
+    let req: ReleaseBody = parse_json(&body)?;
+    let (request, chain_id, contract, secret_id, signer, block) = match req.request {
+        RequestBody::Typed {
+            chain_id,
+            verifying_contract,
+            secret_id,
+            requester,
+            block_number,
+            envelope_hash,
+            response_key_hash,
+            nonce,
+        } => {
+            let r = TypedRequest {
+                chain_id,
+                verifying_contract: address_field(
+                    "request.verifyingContract",
+                    &verifying_contract,
+                )?,
+                secret_id: u256_field("request.secretId", &secret_id)?,
+                requester: address_field("request.requester", &requester)?,
+                block_number,
+                envelope_hash: fixed::<32>("request.envelopeHash", &envelope_hash)?,
+                response_key_hash: fixed::<32>("request.responseKeyHash", &response_key_hash)?,
+                nonce: fixed::<32>("request.nonce", &nonce)?,
+            };
+            (
+                UserRequest::Typed(r),
+                chain_id,
+                Some(r.verifying_contract),
+                r.secret_id,
+                r.requester,
+                block_number,
+            )
+        }
+        RequestBody::Seed { payload } => {
+            let p = SeedPayload::parse(&payload)
+                .map_err(|e| ApiError::bad_request(format!("request.payload: {e}")))?;
+            let r = *p.request();
+            (UserRequest::Seed(p), r.chain_id, None, r.secret_id, r.signer, r.block_number)
+        }
+    };
+    ctx.chain_id = chain_id;
+    ctx.secret_id = secret_id;
+    ctx.actor = signer;
+    let signature = hex_field("signature", &req.signature, None, MAX_SIGNATURE)?;
+    let bb_account = address_field("blackBox.account", &req.black_box.account)?;
+    let response_key_bytes = hex_field(
+        "blackBox.responseKey",
+        &req.black_box.response_key,
+        Some(cifer_core::keys::EK_LEN),
+        cifer_core::keys::EK_LEN,
+    )?;
+    let response_key = EncapsulationKey::from_bytes(&response_key_bytes).map_err(|_| {
+        ApiError::bad_request("blackBox.responseKey: not a valid ML-KEM-768 encapsulation key")
+    })?;
+    let bb_signature = fixed::<65>("blackBox.signature", &req.black_box.signature)?;
+
+    // 2. Chain served, and the request is for its SecretsController.
+    let chain = state
+        .chains
+        .get(&chain_id)
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownChain, "chain not served by this node"))?;
+    if let Some(contract) = contract
+        && contract != chain.view.config().secrets_controller.0.0
+    {
+        return Err(ApiError::new(
+            ErrorCode::UnknownChain,
+            "request.verifyingContract is not this chain's SecretsController",
+        ));
+    }
+
+    // 3. The user signature (EIP-1271 through the chain view for contract wallets).
+    let mut pinned = None;
+    let (signer, digest) = match request {
+        UserRequest::Typed(r) => verify_user(r, &signature, chain, &mut pinned).await?,
+        UserRequest::Seed(p) => verify_user(p, &signature, chain, &mut pinned).await?,
+    };
+    ctx.digest = digest;
+
+    // 4. Freshness against this node's head, which must be trusted.
+    let at = match pinned {
+        Some(at) => at,
+        None => pin(chain)?,
+    };
+    let head = at.head().number;
+    check_freshness(block, head, chain.window).map_err(|e| match e {
+        cifer_auth::Error::FromTheFuture { .. } => ApiError::new(
+            ErrorCode::Future,
+            format!("request block {block} is ahead of the head {head}"),
+        ),
+        _ => ApiError::new(
+            ErrorCode::Stale,
+            format!(
+                "request block {block} is older than head {head} minus window {}",
+                chain.window
+            ),
+        ),
+    })?;
+
+    // 5. Authorization at the same head.
+    let authorized = at
+        .is_authorized(U256::from_be_bytes(secret_id), Address::from(signer))
+        .await
+        .map_err(|e| chain_error(&e))?;
+    if !authorized {
+        return Err(ApiError::new(
+            ErrorCode::NotAuthorized,
+            "the signer is not the owner or a current delegate of the secret",
+        ));
+    }
+
+    // 6. The black box: registered, and its signer bound this response key to this request.
+    let registered = at
+        .black_box(Address::from(bb_account))
+        .await
+        .map_err(|e| chain_error(&e))?
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownBlackBox, "black box not registered"))?;
+    let bound = release_key_digest(chain_id, &secret_id, &digest, &response_key_bytes);
+    let recovered = cifer_auth::ecdsa::Signature::from_bytes(&bb_signature)
+        .and_then(|s| s.recover_address(&bound))
+        .ok();
+    if recovered.is_none_or(|a| a.as_slice() != registered.signer.as_slice()) {
+        return Err(ApiError::new(
+            ErrorCode::UnknownBlackBox,
+            "blackBox.signature is not the registered signer's over this request's response key",
+        ));
+    }
+
+    // 7. Replay: claimed atomically, kept until the request would be stale anyway.
+    let fresh = state
+        .store
+        .claim_replay(replay_key(&signer, &digest), block.saturating_add(chain.window))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if !fresh {
+        return Err(ApiError::new(ErrorCode::Replayed, "this request was already accepted"));
+    }
+
+    // 8. Per-signer rate limit.
+    if !state.limiter.allow(signer) {
+        return Err(ApiError::new(ErrorCode::RateLimited, "too many requests from this signer"));
+    }
+
+    let stored = state
+        .store
+        .get_fragment(chain_id, secret_id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::NoFragment, "no fragment stored for this secret")
+        })?;
+    let bundle_signature = stored
+        .bundle_signature
+        .ok_or_else(|| ApiError::internal(&"stored fragment has no bundle signature"))?;
+    seal_release(
+        chain_id,
+        secret_id,
+        &stored.fragment,
+        &stored.commitments,
+        &bundle_signature,
+        &response_key,
+    )
+    .map_err(|e| ApiError::internal(&e))
+}
+
+/// Step 3: an ECDSA signature by the claimed signer is accepted as it is (no one holds a
+/// key for a contract address; an EIP-7702 account's key is its owner's). Otherwise, if
+/// the signer has code, its EIP-1271 `isValidSignature` decides, at the pinned head.
+async fn verify_user<R: SignedRequest + Clone>(
+    request: R,
+    signature: &[u8],
+    chain: &Chain,
+    pinned: &mut Option<Pinned>,
+) -> Result<([u8; 20], [u8; 32]), ApiError> {
+    let ecdsa_error = match verify_eoa(request.clone(), signature) {
+        Ok(v) => return Ok((v.signer(), v.digest())),
+        Err(e) => e,
+    };
+    let bad = |msg: String| ApiError::new(ErrorCode::BadSignature, msg);
+    let at = pin(chain)?;
+    let signer = Address::from(request.claimed_signer());
+    let has_code = at.has_code(signer).await.map_err(|e| chain_error(&e))?;
+    if !has_code {
+        *pinned = Some(at);
+        return Err(bad(format!("signature: {ecdsa_error}")));
+    }
+    let Ok(Verification::NeedsEip1271(check)) = verify(request, signature, SignerKind::Contract)
+    else {
+        return Err(bad("signature: EIP-1271 check unavailable".into()));
+    };
+    let valid = at
+        .is_valid_signature_1271(
+            signer,
+            B256::from(check.digest()),
+            AlloyBytes::copy_from_slice(check.signature()),
+        )
+        .await
+        .map_err(|e| chain_error(&e))?;
+    *pinned = Some(at);
+    if !valid {
+        return Err(bad("signature: the EIP-1271 wallet rejected it".into()));
+    }
+    let verified = check
+        .confirm(cifer_auth::EIP1271_MAGIC_VALUE)
+        .map_err(|e| bad(format!("signature: {e}")))?;
+    Ok((verified.signer(), verified.digest()))
+}
+
+// ---------------------------------------------------------------------------------------
+// Health, metrics, OpenAPI
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let store_ok = matches!(
+        tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await,
+        Ok(Ok(()))
+    );
+    let mut chains: Vec<serde_json::Value> = state
+        .chains
+        .iter()
+        .map(|(id, c)| match c.view.health() {
+            Health::Healthy(head) => serde_json::json!({
+                "chainId": id, "healthy": true, "head": head.number,
+                "headHash": head.hash.to_string(),
+            }),
+            Health::Unavailable(reason) => serde_json::json!({
+                "chainId": id, "healthy": false, "reason": reason.to_string(),
+            }),
+        })
+        .collect();
+    chains.sort_by_key(|c| c["chainId"].as_u64());
+    let all_chains = chains.iter().all(|c| c["healthy"] == true);
+    let ok = store_ok && all_chains;
+    let body = serde_json::json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "store": if store_ok { "ok" } else { "unavailable" },
+        "nodeId": state.node_id,
+        "chains": chains,
+    });
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut gauges: Vec<ChainGauge> = state
+        .chains
+        .iter()
+        .map(|(id, c)| {
+            let head = c.view.health().head().ok().map(|h| h.number);
+            ChainGauge { chain_id: *id, healthy: head.is_some(), head }
+        })
+        .collect();
+    gauges.sort_by_key(|g| g.chain_id);
+    let fragments = tokio::time::timeout(Duration::from_secs(3), state.store.count_fragments())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(&gauges, fragments),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route")
+}

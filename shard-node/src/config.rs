@@ -1,0 +1,560 @@
+//! The node's configuration: a TOML file plus `CIFER_NODE_*` environment overrides.
+//!
+//! ```toml
+//! listen = "0.0.0.0:8080"
+//! database_url = "sqlite:/var/lib/cifer/shard.db"   # or postgres://user@host/db
+//! sealing_key = "/etc/cifer/sealing.key"            # CIFER-SEALING-KEY-1, mode 0600
+//! identity = "/etc/cifer/node.identity"             # CIFER-MLKEM768-SEED-1, mode 0600
+//! node_id = 3                                       # this node's id in ClusterRegistry
+//! max_body_bytes = 65536
+//! log_format = "json"                               # or "compact"
+//!
+//! [rate_limit]
+//! burst = 20             # requests a signer may make at once
+//! per_second = 5.0       # sustained rate per signer
+//!
+//! [[chains]]
+//! chain_id = 11155111
+//! rpc_urls = ["http://127.0.0.1:8545"]
+//! deployment = "deployments/11155111.json"          # or the three lines below
+//! # secrets_controller = "0x…"
+//! # cluster_registry = "0x…"
+//! # start_block = 0
+//! freshness_window = 64  # W, in blocks
+//! max_lag_secs = 60
+//! poll_interval_ms = 2000
+//! rpc_timeout_ms = 5000
+//! ```
+//!
+//! Environment overrides (applied after the file): `CIFER_NODE_LISTEN`,
+//! `CIFER_NODE_DATABASE_URL`, `CIFER_NODE_SEALING_KEY`, `CIFER_NODE_IDENTITY`,
+//! `CIFER_NODE_NODE_ID`, `CIFER_NODE_MAX_BODY_BYTES`, `CIFER_NODE_LOG_FORMAT`,
+//! `CIFER_NODE_RATE_LIMIT_BURST`, `CIFER_NODE_RATE_LIMIT_PER_SECOND`, and per chain
+//! `CIFER_NODE_CHAIN_<chainId>_RPC_URLS` (comma-separated; keeps API keys out of the file).
+//!
+//! Database and RPC URLs may carry passwords or API keys: `Debug` and every error print
+//! them redacted.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cifer_chain::ChainConfig;
+use cifer_chain::alloy::primitives::Address;
+use serde::Deserialize;
+
+/// Prefix of every environment override.
+pub const ENV_PREFIX: &str = "CIFER_NODE_";
+
+/// Errors of loading the configuration. None of them prints a URL's credentials.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (from the TOML parser; values are not quoted back).
+        message: String,
+    },
+    /// An environment override does not parse.
+    #[error("environment variable {name}: {reason}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+    /// A `deployments/<id>.json` file could not be used.
+    #[error("chain {chain_id}: {source}")]
+    Deployment {
+        /// The chain.
+        chain_id: u64,
+        /// The cause.
+        #[source]
+        source: cifer_bindings::Error,
+    },
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// Human-readable single lines.
+    Compact,
+}
+
+/// Per-signer token bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Bucket size: requests a signer may make at once.
+    pub burst: u32,
+    /// Refill rate, requests per second.
+    pub per_second: f64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self { burst: 20, per_second: 5.0 }
+    }
+}
+
+/// One served chain, as written in the file.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChain {
+    chain_id: u64,
+    #[serde(default)]
+    rpc_urls: Vec<String>,
+    deployment: Option<PathBuf>,
+    secrets_controller: Option<Address>,
+    cluster_registry: Option<Address>,
+    start_block: Option<u64>,
+    #[serde(default = "default_window")]
+    freshness_window: u64,
+    #[serde(default = "default_max_lag")]
+    max_lag_secs: u64,
+    #[serde(default = "default_poll")]
+    poll_interval_ms: u64,
+    #[serde(default = "default_rpc_timeout")]
+    rpc_timeout_ms: u64,
+}
+
+const fn default_window() -> u64 {
+    64
+}
+const fn default_max_lag() -> u64 {
+    60
+}
+const fn default_poll() -> u64 {
+    2000
+}
+const fn default_rpc_timeout() -> u64 {
+    5000
+}
+const fn default_max_body() -> usize {
+    64 * 1024
+}
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_listen")]
+    listen: SocketAddr,
+    database_url: Option<String>,
+    sealing_key: PathBuf,
+    identity: PathBuf,
+    node_id: u32,
+    #[serde(default = "default_max_body")]
+    max_body_bytes: usize,
+    #[serde(default)]
+    log_format: LogFormat,
+    #[serde(default)]
+    rate_limit: RateLimit,
+    #[serde(default)]
+    chains: Vec<RawChain>,
+}
+
+/// A served chain, resolved.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChainSettings {
+    /// What the chain view is started with.
+    pub view: ChainConfig,
+    /// Freshness window `W` in blocks: `head − W ≤ blockNumber ≤ head`.
+    pub freshness_window: u64,
+}
+
+impl core::fmt::Debug for ChainSettings {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ChainSettings")
+            .field("chain_id", &self.view.chain_id)
+            .field(
+                "rpc_urls",
+                &self.view.rpc_urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
+            )
+            .field("secrets_controller", &self.view.secrets_controller)
+            .field("cluster_registry", &self.view.cluster_registry)
+            .field("start_block", &self.view.start_block)
+            .field("max_lag", &self.view.max_lag)
+            .field("poll_interval", &self.view.poll_interval)
+            .field("rpc_timeout", &self.view.rpc_timeout)
+            .field("freshness_window", &self.freshness_window)
+            .finish()
+    }
+}
+
+/// The node's configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// `sqlite:<path>` (default `sqlite:shard.db` beside the config file) or `postgres://…`.
+    pub database_url: String,
+    /// The sealing key file (`CIFER-SEALING-KEY-1:`, mode 0600).
+    pub sealing_key: PathBuf,
+    /// The node transport identity (`CIFER-MLKEM768-SEED-1:`, mode 0600) whose
+    /// encapsulation key is registered for [`node_id`](Self::node_id).
+    pub identity: PathBuf,
+    /// This node's id in `ClusterRegistry`.
+    pub node_id: u32,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Per-signer rate limit of releases.
+    pub rate_limit: RateLimit,
+    /// Served chains (at least one, distinct ids).
+    pub chains: Vec<ChainSettings>,
+}
+
+impl core::fmt::Debug for Config {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("sealing_key", &self.sealing_key)
+            .field("identity", &self.identity)
+            .field("node_id", &self.node_id)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("log_format", &self.log_format)
+            .field("rate_limit", &self.rate_limit)
+            .field("chains", &self.chains)
+            .finish()
+    }
+}
+
+/// A URL without credentials, path or query: `scheme://host:port` (for `sqlite:` URLs, the
+/// path is kept: it is not secret and operators need it).
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        return url.split('?').next().unwrap_or(url).to_owned();
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<redacted>".to_owned();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}")
+}
+
+impl Config {
+    /// Reads `path` and applies the environment overrides from the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+        Self::from_toml(&text, path, |name| std::env::var(name).ok())
+    }
+
+    /// Parses `text` (read from `path`, which anchors relative paths) and applies the
+    /// overrides `env` returns.
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.message().to_owned(),
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        let var = |name: &str| env(&format!("{ENV_PREFIX}{name}"));
+        fn parsed<E>(name: &str, reason: &'static str) -> impl FnOnce(E) -> ConfigError {
+            let name = format!("{ENV_PREFIX}{name}");
+            move |_| ConfigError::Env { name, reason }
+        }
+        if let Some(v) = var("LISTEN") {
+            raw.listen = v.parse().map_err(parsed("LISTEN", "expected host:port"))?;
+        }
+        if let Some(v) = var("DATABASE_URL") {
+            raw.database_url = Some(v);
+        }
+        if let Some(v) = var("SEALING_KEY") {
+            raw.sealing_key = v.into();
+        }
+        if let Some(v) = var("IDENTITY") {
+            raw.identity = v.into();
+        }
+        if let Some(v) = var("NODE_ID") {
+            raw.node_id = v.parse().map_err(parsed("NODE_ID", "expected a u32"))?;
+        }
+        if let Some(v) = var("MAX_BODY_BYTES") {
+            raw.max_body_bytes =
+                v.parse().map_err(parsed("MAX_BODY_BYTES", "expected a byte count"))?;
+        }
+        if let Some(v) = var("LOG_FORMAT") {
+            raw.log_format = match v.as_str() {
+                "json" => LogFormat::Json,
+                "compact" => LogFormat::Compact,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: format!("{ENV_PREFIX}LOG_FORMAT"),
+                        reason: "expected json or compact",
+                    });
+                }
+            };
+        }
+        if let Some(v) = var("RATE_LIMIT_BURST") {
+            raw.rate_limit.burst =
+                v.parse().map_err(parsed("RATE_LIMIT_BURST", "expected a u32"))?;
+        }
+        if let Some(v) = var("RATE_LIMIT_PER_SECOND") {
+            raw.rate_limit.per_second =
+                v.parse().map_err(parsed("RATE_LIMIT_PER_SECOND", "expected a number"))?;
+        }
+        for chain in &mut raw.chains {
+            if let Some(v) = var(&format!("CHAIN_{}_RPC_URLS", chain.chain_id)) {
+                chain.rpc_urls = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+            }
+        }
+
+        if raw.node_id == 0 {
+            return Err(ConfigError::Invalid("node_id must be a registered id (from 1)".into()));
+        }
+        if raw.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid("max_body_bytes must be at least 1024".into()));
+        }
+        if raw.rate_limit.burst == 0
+            || !raw.rate_limit.per_second.is_finite()
+            || raw.rate_limit.per_second <= 0.0
+        {
+            return Err(ConfigError::Invalid(
+                "rate_limit.burst and rate_limit.per_second must be positive".into(),
+            ));
+        }
+        if raw.chains.is_empty() {
+            return Err(ConfigError::Invalid("no [[chains]] configured".into()));
+        }
+        let mut chains = Vec::with_capacity(raw.chains.len());
+        for c in raw.chains {
+            if chains.iter().any(|s: &ChainSettings| s.view.chain_id == c.chain_id) {
+                return Err(ConfigError::Invalid(format!("chain {} configured twice", c.chain_id)));
+            }
+            chains.push(resolve_chain(c, base)?);
+        }
+        let database_url = raw
+            .database_url
+            .unwrap_or_else(|| format!("sqlite:{}", base.join("shard.db").display()));
+        Ok(Self {
+            listen: raw.listen,
+            database_url,
+            sealing_key: anchor(base, raw.sealing_key),
+            identity: anchor(base, raw.identity),
+            node_id: raw.node_id,
+            max_body_bytes: raw.max_body_bytes,
+            log_format: raw.log_format,
+            rate_limit: raw.rate_limit,
+            chains,
+        })
+    }
+}
+
+fn anchor(base: &Path, path: PathBuf) -> PathBuf {
+    if path.is_absolute() { path } else { base.join(path) }
+}
+
+fn resolve_chain(c: RawChain, base: &Path) -> Result<ChainSettings, ConfigError> {
+    let id = c.chain_id;
+    let invalid = |what: &str| ConfigError::Invalid(format!("chain {id}: {what}"));
+    let (controller, registry, start) =
+        match (&c.deployment, c.secrets_controller, c.cluster_registry) {
+            (Some(file), None, None) => {
+                let file = anchor(base, file.clone());
+                let text =
+                    std::fs::read_to_string(&file).map_err(|source| ConfigError::Deployment {
+                        chain_id: id,
+                        source: cifer_bindings::Error::Io {
+                            path: file.display().to_string(),
+                            source,
+                        },
+                    })?;
+                let d = cifer_bindings::Deployment::from_json(&text, &file.display().to_string())
+                    .map_err(|source| ConfigError::Deployment { chain_id: id, source })?;
+                if d.chain_id != id {
+                    return Err(ConfigError::Deployment {
+                        chain_id: id,
+                        source: cifer_bindings::Error::ChainMismatch {
+                            expected: id,
+                            found: d.chain_id,
+                        },
+                    });
+                }
+                (d.secrets_controller, d.cluster_registry, c.start_block.unwrap_or(d.block))
+            }
+            (None, Some(sc), Some(cr)) => (sc, cr, c.start_block.unwrap_or(0)),
+            _ => {
+                return Err(invalid(
+                    "give either `deployment` or both `secrets_controller` and `cluster_registry`",
+                ));
+            }
+        };
+    if controller.is_zero() || registry.is_zero() {
+        return Err(invalid("zero contract address"));
+    }
+    if c.rpc_urls.is_empty() {
+        return Err(invalid("no rpc_urls"));
+    }
+    if c.poll_interval_ms == 0 || c.rpc_timeout_ms == 0 || c.max_lag_secs == 0 {
+        return Err(invalid("poll_interval_ms, rpc_timeout_ms and max_lag_secs must be positive"));
+    }
+    Ok(ChainSettings {
+        view: ChainConfig {
+            chain_id: id,
+            rpc_urls: c.rpc_urls,
+            secrets_controller: controller,
+            cluster_registry: registry,
+            max_lag: Duration::from_secs(c.max_lag_secs),
+            poll_interval: Duration::from_millis(c.poll_interval_ms),
+            rpc_timeout: Duration::from_millis(c.rpc_timeout_ms),
+            start_block: start,
+        },
+        freshness_window: c.freshness_window,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
+
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const BASE: &str = r#"
+sealing_key = "sealing.key"
+identity = "/etc/cifer/node.identity"
+node_id = 2
+
+[[chains]]
+chain_id = 31337
+rpc_urls = ["http://user:pw@rpc.example:8545/v2/APIKEY"]
+secrets_controller = "0x1111111111111111111111111111111111111111"
+cluster_registry = "0x2222222222222222222222222222222222222222"
+"#;
+
+    fn parse(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> =
+            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_toml(text, Path::new("/srv/node/node.toml"), |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_anchoring() {
+        let c = parse(BASE, &[]).unwrap();
+        assert_eq!(c.listen, default_listen());
+        assert_eq!(c.database_url, "sqlite:/srv/node/shard.db");
+        assert_eq!(c.sealing_key, Path::new("/srv/node/sealing.key"));
+        assert_eq!(c.identity, Path::new("/etc/cifer/node.identity"));
+        assert_eq!(c.node_id, 2);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.rate_limit, RateLimit::default());
+        assert_eq!(c.chains[0].freshness_window, 64);
+        assert_eq!(c.chains[0].view.poll_interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn env_overrides() {
+        let c = parse(
+            BASE,
+            &[
+                ("CIFER_NODE_LISTEN", "0.0.0.0:9000"),
+                ("CIFER_NODE_DATABASE_URL", "postgres://cifer:hunter2@db:5432/shard"),
+                ("CIFER_NODE_NODE_ID", "4"),
+                ("CIFER_NODE_LOG_FORMAT", "compact"),
+                ("CIFER_NODE_RATE_LIMIT_BURST", "3"),
+                ("CIFER_NODE_CHAIN_31337_RPC_URLS", "http://a:1, http://b:2"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.node_id, 4);
+        assert_eq!(c.log_format, LogFormat::Compact);
+        assert_eq!(c.rate_limit.burst, 3);
+        assert_eq!(c.chains[0].view.rpc_urls, ["http://a:1", "http://b:2"]);
+        let err = parse(BASE, &[("CIFER_NODE_NODE_ID", "x")]).unwrap_err();
+        assert!(err.to_string().contains("CIFER_NODE_NODE_ID"), "{err}");
+    }
+
+    #[test]
+    fn debug_hides_credentials() {
+        let c = parse(BASE, &[("CIFER_NODE_DATABASE_URL", "postgres://cifer:hunter2@db/shard")])
+            .unwrap();
+        let dbg = format!("{c:?}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("APIKEY") && !dbg.contains("pw@"),
+            "{dbg}"
+        );
+        assert!(dbg.contains("postgres://db") && dbg.contains("http://rpc.example:8545"), "{dbg}");
+    }
+
+    #[test]
+    fn rejects() {
+        assert!(matches!(parse("node_id = ", &[]), Err(ConfigError::Parse { .. })));
+        let no_chain = "sealing_key = \"k\"\nidentity = \"i\"\nnode_id = 1\n";
+        assert!(matches!(parse(no_chain, &[]), Err(ConfigError::Invalid(_))));
+        let zero = BASE.replace("node_id = 2", "node_id = 0");
+        assert!(matches!(parse(&zero, &[]), Err(ConfigError::Invalid(_))));
+        let unknown = format!("bogus = 1\n{BASE}");
+        assert!(matches!(parse(&unknown, &[]), Err(ConfigError::Parse { .. })));
+        let both = BASE.replace("[[chains]]", "[[chains]]\ndeployment = \"d.json\"");
+        assert!(matches!(parse(&both, &[]), Err(ConfigError::Invalid(_))));
+        let twice = format!("{BASE}{}", &BASE[BASE.find("[[chains]]").unwrap()..]);
+        assert!(matches!(parse(&twice, &[]), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn deployment_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("d.json"),
+            r#"{"chainId":31337,"secretsController":"0x1111111111111111111111111111111111111111","clusterRegistry":"0x2222222222222222222222222222222222222222","block":42}"#,
+        )
+        .unwrap();
+        let text = "sealing_key = \"k\"\nidentity = \"i\"\nnode_id = 1\n[[chains]]\nchain_id = 31337\nrpc_urls = [\"http://a:1\"]\ndeployment = \"d.json\"\n";
+        let c = Config::from_toml(text, &dir.path().join("n.toml"), |_| None).unwrap();
+        assert_eq!(c.chains[0].view.start_block, 42);
+        let other = text.replace("chain_id = 31337", "chain_id = 1");
+        assert!(matches!(
+            Config::from_toml(&other, &dir.path().join("n.toml"), |_| None),
+            Err(ConfigError::Deployment { .. })
+        ));
+    }
+
+    #[test]
+    fn url_redaction() {
+        assert_eq!(redact_url("postgres://u:p@h:5432/db?sslmode=x"), "postgres://h:5432");
+        assert_eq!(redact_url("sqlite:/a/b.db?mode=rwc"), "sqlite:/a/b.db");
+        assert_eq!(redact_url("garbage-with-secret"), "<redacted>");
+    }
+}
