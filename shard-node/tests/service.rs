@@ -11,6 +11,7 @@ mod node;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
+use alloy::providers::ext::AnvilApi;
 use cifer_bindings::test_utils::{CHAIN_ID, mined};
 use cifer_shard_node::store::{AuditKind, SealingKey, Store};
 use node::{
@@ -422,6 +423,39 @@ async fn refusals() {
     let r = post(&http, &release, &signed(req(head)).json()).await;
     assert_eq!(r.0, 200, "{}", r.1);
     assert_refused(&post(&http, &release, &signed(req(head)).json()).await, 429, "rate_limited");
+
+    // EIP-1271: contract wallets as delegates. One returns the magic value for anything,
+    // the other a zero word: the node asks the wallet (at its pinned head) whenever the
+    // signature is not the signer's ECDSA signature.
+    let accepting = alloy::primitives::Address::repeat_byte(0xa1);
+    let rejecting = alloy::primitives::Address::repeat_byte(0xa2);
+    let provider = &f.chain.provider;
+    provider
+        .anvil_set_code(accepting, hex::decode("631626ba7e60e01b60005260206000f3").unwrap().into())
+        .await
+        .unwrap();
+    provider.anvil_set_code(rejecting, hex::decode("60206000f3").unwrap().into()).await.unwrap();
+    for wallet in [accepting, rejecting] {
+        mined(f.chain.controller.addDelegate(secret_id, wallet, 0).from(owner).send().await).await;
+    }
+    let head = f.latest().await;
+    node.wait_healthy(&http, head).await;
+    let by_wallet = |wallet, signature: Vec<u8>| {
+        let mut r = Release::new(
+            UserRequest::typed(&f, secret_id, wallet, head),
+            &owner_key,
+            f.bb_account,
+            &f.bb_key,
+        );
+        r.signature = signature;
+        r
+    };
+    let ok = by_wallet(accepting, vec![0x5a; 97]);
+    let r = post(&http, &release, &ok.json()).await;
+    assert_eq!(r.0, 200, "EIP-1271 wallet: {}", r.1);
+    check_reply(&r.1, &ok, &bundle);
+    let no = by_wallet(rejecting, vec![0x5a; 65]);
+    assert_refused(&post(&http, &release, &no.json()).await, 401, "bad_signature");
 
     // Unknown route and the OpenAPI document.
     let r = http.get(node.url("/nope")).send().await.unwrap();
