@@ -113,7 +113,10 @@ impl Bundle {
     }
 }
 
-fn bundle_digest(
+/// The bundle digest from its parts (see [`Bundle::digest`]); the black box recomputes it
+/// with the on-chain key hash when it authenticates commitments.
+#[must_use]
+pub fn bundle_digest(
     chain_id: u64,
     cluster_id: u32,
     ek_hash: &[u8; 32],
