@@ -25,6 +25,14 @@
 //! head's block hash (EIP-1898, `requireCanonical`), through the first RPC that answers. Take
 //! one [`Pinned`] per decision so freshness and authorization are judged at the same block.
 //!
+//! **Warm chain state.** Answers of the contract queries (`eth_call`s of our contracts and
+//! `has_code`; not EIP-1271 checks, whose digests never repeat) are cached per trusted head:
+//! an answer obtained at head `H` is served again only while the trusted head is still `H`.
+//! The poller empties the cache at every new head and whenever the view becomes unhealthy,
+//! health is checked before any cached answer is served (so a cached answer never outlives
+//! the view's health), RPC failures are never cached, and the cache holds at most
+//! [`CACHE_CAPACITY`] answers. [`ChainView::query_stats`] counts hits and RPC queries.
+//!
 //! [`ChainView::subscribe`] delivers the contracts' events ([`ChainEventKind`]) in block
 //! order from `start_block` up to the trusted head, by polling `eth_getLogs`.
 //!
@@ -56,4 +64,4 @@ pub use config::ChainConfig;
 pub use error::{ChainError, Result, Unavailable};
 pub use events::{ChainEvent, ChainEventKind};
 pub use records::{BlackBox, Cluster, ClusterStatus, Head, Node, NodeStatus, Secret, SecretState};
-pub use view::{ChainView, EVENT_CAPACITY, Health, LOG_RANGE, Pinned};
+pub use view::{CACHE_CAPACITY, ChainView, EVENT_CAPACITY, Health, LOG_RANGE, Pinned, QueryStats};

@@ -1,9 +1,10 @@
 //! The view: a background poller keeping the agreed head, and queries pinned to it.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::IntoFuture;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy::eips::{BlockId, BlockNumberOrTag};
@@ -30,6 +31,9 @@ use crate::records::{BlackBox, Cluster, Head, Node, Secret};
 pub const EVENT_CAPACITY: usize = 4096;
 /// Most blocks asked for in one `eth_getLogs` (public RPCs cap the range).
 pub const LOG_RANGE: u64 = 1000;
+/// Most answers kept in the per-head query cache; when full it is emptied (it is emptied
+/// at every new head anyway).
+pub const CACHE_CAPACITY: usize = 65_536;
 /// The EIP-1271 magic value `isValidSignature.selector`, as the 32-byte word a compliant
 /// wallet returns.
 const ERC1271_MAGIC: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
@@ -102,6 +106,50 @@ struct Shared {
     events: broadcast::Sender<ChainEvent>,
     /// Next block whose events are delivered.
     cursor: AtomicU64,
+    /// Answers at the trusted head ("warm chain state").
+    cache: Mutex<Cache>,
+    /// Queries sent to the RPCs (cache misses and uncached queries).
+    rpc_queries: AtomicU64,
+    /// Queries answered from the cache.
+    cache_hits: AtomicU64,
+}
+
+/// What a query asked, as the cache's key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Query {
+    /// `eth_call(to, data)`.
+    Call { to: Address, data: Bytes },
+    /// `eth_getCode(account)`, as "has code".
+    Code(Address),
+}
+
+/// What the chain answered (never an RPC failure: those are not cached).
+#[derive(Debug, Clone)]
+enum Answer {
+    /// `Ok(output)` or `Err(revert data)`; both are facts about the block.
+    Call(Result<Bytes, Bytes>),
+    /// Whether the account has code.
+    Code(bool),
+}
+
+/// Answers pinned to one block hash. The poller re-tags it at every poll: a new trusted
+/// head or an unhealthy view empties it, so an answer is served only while the head it is
+/// about is still the trusted head.
+#[derive(Debug, Default)]
+struct Cache {
+    /// The trusted head's hash the entries are about; `None` while the view is unhealthy.
+    head: Option<B256>,
+    entries: HashMap<Query, Answer>,
+}
+
+/// How the view's contract queries were answered since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Queries sent to an RPC (`eth_call`, `eth_getCode`): cache misses, EIP-1271 checks,
+    /// and queries pinned to a head that is no longer the trusted one.
+    pub rpc: u64,
+    /// Queries answered from the per-head cache.
+    pub cached: u64,
 }
 
 /// Seconds since `timestamp` (zero for a timestamp in the future).
@@ -129,6 +177,57 @@ fn is_revert(e: &ErrorPayload) -> bool {
 }
 
 impl Shared {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tags the cache with the trusted head's hash (`None`: unhealthy), emptying it unless
+    /// the tag is unchanged.
+    fn retag_cache(&self, head: Option<B256>) {
+        let mut cache = self.cache();
+        if cache.head != head {
+            cache.head = head;
+            cache.entries = HashMap::new();
+        }
+    }
+
+    /// The cached answer to `query` at `head`, if `head` is the trusted head right now.
+    /// Health is checked first: an unhealthy view empties the cache and fails.
+    fn cached(&self, head: &Head, query: &Query) -> Result<Option<Answer>> {
+        let current = match self.health() {
+            Health::Healthy(current) => current,
+            Health::Unavailable(reason) => {
+                self.retag_cache(None);
+                return Err(reason.into());
+            }
+        };
+        if current.hash != head.hash {
+            return Ok(None);
+        }
+        let cache = self.cache();
+        if cache.head != Some(head.hash) {
+            return Ok(None);
+        }
+        let hit = cache.entries.get(query).cloned();
+        drop(cache);
+        if hit.is_some() {
+            self.cache_hits.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(hit)
+    }
+
+    /// Keeps `answer` (obtained at `head`) if the cache is still about `head`.
+    fn remember(&self, head: &Head, query: Query, answer: Answer) {
+        let mut cache = self.cache();
+        if cache.head != Some(head.hash) {
+            return;
+        }
+        if cache.entries.len() >= CACHE_CAPACITY {
+            cache.entries.clear();
+        }
+        cache.entries.insert(query, answer);
+    }
+
     fn health(&self) -> Health {
         if self.state.has_changed().is_err() {
             return Health::Unavailable(Unavailable::Stopped);
@@ -231,6 +330,9 @@ impl ChainView {
             rpcs,
             state: rx,
             events,
+            cache: Mutex::new(Cache::default()),
+            rpc_queries: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
         });
         let mut poller = Poller { shared: Arc::clone(&shared), tx, checked, trusted: None };
         poller.step().await;
@@ -285,6 +387,15 @@ impl ChainView {
     /// been sent to the subscribers.
     pub fn events_cursor(&self) -> u64 {
         self.shared.cursor.load(Ordering::Acquire)
+    }
+
+    /// How many queries went to an RPC and how many were answered from the per-head cache
+    /// (for metrics and tests).
+    pub fn query_stats(&self) -> QueryStats {
+        QueryStats {
+            rpc: self.shared.rpc_queries.load(Ordering::Relaxed),
+            cached: self.shared.cache_hits.load(Ordering::Relaxed),
+        }
     }
 
     /// [`Pinned::is_authorized`] at the current head.
@@ -395,10 +506,25 @@ impl Pinned {
     }
 
     /// `eth_call` at the head: `Ok(output)`, or `Err(revert data)` if the call reverted.
-    async fn call_raw(&self, to: Address, data: Bytes) -> Result<Result<Bytes, Bytes>> {
-        self.ensure_healthy()?;
+    /// Answered from the cache when `cache` and the head is still the trusted head.
+    async fn call_raw(
+        &self,
+        to: Address,
+        data: Bytes,
+        cache: bool,
+    ) -> Result<Result<Bytes, Bytes>> {
+        let query = Query::Call { to, data: data.clone() };
+        if cache {
+            if let Some(Answer::Call(answer)) = self.shared.cached(&self.head, &query)? {
+                return Ok(answer);
+            }
+        } else {
+            self.ensure_healthy()?;
+        }
         let block = self.block();
-        self.shared
+        self.shared.rpc_queries.fetch_add(1, Ordering::Relaxed);
+        let answer = self
+            .shared
             .first_answer(|p| {
                 let tx = TransactionRequest::default().with_to(to).with_input(data.clone());
                 let call = p.call(tx).block(block);
@@ -412,12 +538,16 @@ impl Pinned {
                     }
                 }
             })
-            .await
+            .await?;
+        if cache {
+            self.shared.remember(&self.head, query, Answer::Call(answer.clone()));
+        }
+        Ok(answer)
     }
 
     /// A view function of our own contracts: `Ok(Err(revert data))` if it reverted.
     async fn try_view<C: SolCall>(&self, to: Address, call: C) -> Result<Result<C::Return, Bytes>> {
-        match self.call_raw(to, call.abi_encode().into()).await? {
+        match self.call_raw(to, call.abi_encode().into(), true).await? {
             Ok(out) => C::abi_decode_returns(&out)
                 .map(Ok)
                 .map_err(|e| ChainError::Decode { what: C::SIGNATURE, detail: e.to_string() }),
@@ -510,10 +640,16 @@ impl Pinned {
     ///
     /// [`ChainError::Unavailable`], [`ChainError::Rpc`].
     pub async fn has_code(&self, account: Address) -> Result<bool> {
-        self.ensure_healthy()?;
+        let query = Query::Code(account);
+        if let Some(Answer::Code(has)) = self.shared.cached(&self.head, &query)? {
+            return Ok(has);
+        }
         let block = self.block();
+        self.shared.rpc_queries.fetch_add(1, Ordering::Relaxed);
         let code = self.shared.first_answer(|p| p.get_code_at(account).block_id(block)).await?;
-        Ok(!code.is_empty())
+        let has = !code.is_empty();
+        self.shared.remember(&self.head, query, Answer::Code(has));
+        Ok(has)
     }
 
     /// EIP-1271: `account.isValidSignature(digest, signature)` returns the magic value
@@ -531,7 +667,8 @@ impl Pinned {
         signature: Bytes,
     ) -> Result<bool> {
         let data = IERC1271::isValidSignatureCall { hash: digest, signature }.abi_encode();
-        Ok(match self.call_raw(account, data.into()).await? {
+        // Not cached: every request has its own digest.
+        Ok(match self.call_raw(account, data.into(), false).await? {
             Err(_revert) => false,
             Ok(out) => {
                 out.len() >= 32 && out[..4] == ERC1271_MAGIC && out[4..32].iter().all(|b| *b == 0)
@@ -572,6 +709,9 @@ impl Poller {
                 self.trusted = Some(self.trusted.map_or(head.number, |t| t.max(head.number)));
                 self.tx
                     .send_replace(State { status: Ok(head), last_success: Some(Instant::now()) });
+                // After the new state is visible: an answer about the previous head that
+                // is remembered in between is dropped here.
+                self.shared.retag_cache(Some(head.hash));
                 if self.shared.events.receiver_count() > 0
                     && let Err(e) = self.deliver_events(&head).await
                 {
@@ -585,6 +725,7 @@ impl Poller {
                     tracing::debug!(%reason, "chain view still unavailable");
                 }
                 self.tx.send_modify(|s| s.status = Err(reason));
+                self.shared.retag_cache(None);
             }
         }
     }

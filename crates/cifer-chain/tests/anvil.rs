@@ -561,3 +561,86 @@ async fn eip1271_calls_compare_the_magic_word() {
     let controller = *chain.controller.address();
     assert!(!at.is_valid_signature_1271(controller, digest, sig).await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_cached_per_trusted_head() {
+    let mut chain = TestChain::start().await;
+    let [_, owner, delegate, ..] = chain.accounts[..] else { unreachable!() };
+    let (id, _) = chain.create_secret(owner, b"cached").await;
+    mined(chain.controller.addDelegate(id, delegate, 0).from(owner).send().await).await;
+    let view = view_of(&chain).await;
+    wait_head(&view, latest(&chain).await).await;
+    let bb = chain.accounts[7];
+    let node_id = chain.node_ids[0];
+    let controller = *chain.controller.address();
+
+    // The first query at a head goes to the RPC, the second (even through another pinned
+    // handle at the same head) does not.
+    let at = view.pinned().unwrap();
+    let before = view.query_stats();
+    assert!(at.is_authorized(id, delegate).await.unwrap());
+    assert_eq!(view.query_stats().rpc, before.rpc + 1);
+    assert!(at.is_authorized(id, delegate).await.unwrap());
+    assert!(view.is_authorized(id, delegate).await.unwrap());
+    assert!(!view.is_authorized(id, chain.accounts[4]).await.unwrap());
+    let after = view.query_stats();
+    assert_eq!(after.rpc, before.rpc + 2, "only the new question went to the RPC");
+    assert_eq!(after.cached, before.cached + 2);
+    assert_eq!(view.head().unwrap(), at.head(), "no new block in between");
+
+    // Every cached kind of query: one RPC call each, then none.
+    let first = (
+        view.secret(id).await.unwrap(),
+        view.black_box(bb).await.unwrap(),
+        view.node(node_id).await.unwrap(),
+        view.cluster(CLUSTER_ID).await.unwrap(),
+        view.cluster(2).await.unwrap(),
+        view.is_cluster_active(CLUSTER_ID).await.unwrap(),
+        view.has_code(controller).await.unwrap(),
+        view.has_code(owner).await.unwrap(),
+    );
+    let mid = view.query_stats();
+    assert_eq!(mid.rpc, after.rpc + 8);
+    let second = (
+        view.secret(id).await.unwrap(),
+        view.black_box(bb).await.unwrap(),
+        view.node(node_id).await.unwrap(),
+        view.cluster(CLUSTER_ID).await.unwrap(),
+        view.cluster(2).await.unwrap(),
+        view.is_cluster_active(CLUSTER_ID).await.unwrap(),
+        view.has_code(controller).await.unwrap(),
+        view.has_code(owner).await.unwrap(),
+    );
+    assert_eq!(first, second);
+    assert!(first.1.is_some() && first.4.is_none() && first.6 && !first.7);
+    let end = view.query_stats();
+    assert_eq!(end.rpc, mid.rpc, "all answered from the cache");
+    assert_eq!(end.cached, mid.cached + 8);
+
+    // revokeDelegate mined: the next trusted head asks the chain again and answers false.
+    let receipt =
+        mined(chain.controller.revokeDelegate(id, delegate).from(owner).send().await).await;
+    wait_head(&view, receipt.block_number.unwrap()).await;
+    let s = view.query_stats();
+    assert!(!view.is_authorized(id, delegate).await.unwrap(), "revoked at the new head");
+    assert_eq!(view.query_stats().rpc, s.rpc + 1, "a new head is a cold cache");
+    // A handle pinned to the old head is no longer served from the cache: it asks the
+    // chain at its own block.
+    assert!(at.is_authorized(id, delegate).await.unwrap(), "history is pinned");
+    assert_eq!(view.query_stats().rpc, s.rpc + 2);
+    assert!(!view.is_authorized(id, delegate).await.unwrap());
+    assert_eq!(view.query_stats().rpc, s.rpc + 2, "cached at the new head");
+
+    // An unhealthy view serves nothing, not even an answer cached at the same head.
+    let held = view.pinned().unwrap();
+    assert!(held.is_authorized(id, owner).await.unwrap());
+    assert!(held.is_authorized(id, owner).await.unwrap());
+    let hits = view.query_stats().cached;
+    chain.anvil.child_mut().kill().unwrap();
+    chain.anvil.child_mut().wait().unwrap();
+    wait_health(&view, "unavailable", |h| !h.is_healthy()).await;
+    assert_unavailable(held.is_authorized(id, owner).await, |_| true);
+    assert_unavailable(view.is_authorized(id, owner).await, |_| true);
+    assert_unavailable(held.black_box(bb).await, |_| true);
+    assert_eq!(view.query_stats().cached, hits, "no cached answer served");
+}
