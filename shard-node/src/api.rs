@@ -748,7 +748,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .iter()
         .map(|(id, c)| {
             let head = c.view.health().head().ok().map(|h| h.number);
-            ChainGauge { chain_id: *id, healthy: head.is_some(), head }
+            ChainGauge {
+                chain_id: *id,
+                healthy: head.is_some(),
+                head,
+                queries: c.view.query_stats(),
+            }
         })
         .collect();
     gauges.sort_by_key(|g| g.chain_id);

@@ -42,6 +42,8 @@ pub struct ChainGauge {
     pub healthy: bool,
     /// The trusted head, if any.
     pub head: Option<u64>,
+    /// How its contract queries were answered (RPC or per-head cache).
+    pub queries: cifer_chain::QueryStats,
 }
 
 impl Metrics {
@@ -160,6 +162,20 @@ impl Metrics {
                 let _ = writeln!(out, "cifer_chain_head{{chain_id=\"{}\"}} {head}", c.chain_id);
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP cifer_chain_queries_total Chain queries, by source: sent to an RPC, or answered from the per-head cache."
+        );
+        let _ = writeln!(out, "# TYPE cifer_chain_queries_total counter");
+        for c in chains {
+            for (source, n) in [("rpc", c.queries.rpc), ("cache", c.queries.cached)] {
+                let _ = writeln!(
+                    out,
+                    "cifer_chain_queries_total{{chain_id=\"{}\",source=\"{source}\"}} {n}",
+                    c.chain_id
+                );
+            }
+        }
         if let Some(n) = fragments {
             let _ = writeln!(out, "# HELP cifer_fragments Fragments stored.");
             let _ = writeln!(out, "# TYPE cifer_fragments gauge");
@@ -180,12 +196,16 @@ mod tests {
         m.release_refused(ErrorCode::Replayed);
         m.release_refused(ErrorCode::Replayed);
         m.delivered(true);
-        let text = m.render(&[ChainGauge { chain_id: 5, healthy: true, head: Some(9) }], Some(1));
+        let queries = cifer_chain::QueryStats { rpc: 3, cached: 40 };
+        let text =
+            m.render(&[ChainGauge { chain_id: 5, healthy: true, head: Some(9), queries }], Some(1));
         assert!(text.contains("cifer_releases_total 1\n"));
         assert!(text.contains("cifer_release_refusals_total{code=\"replayed\"} 2\n"));
         assert!(text.contains("cifer_deliveries_total{outcome=\"stored\"} 1\n"));
         assert!(text.contains("cifer_chain_healthy{chain_id=\"5\"} 1\n"));
         assert!(text.contains("cifer_chain_head{chain_id=\"5\"} 9\n"));
         assert!(text.contains("cifer_fragments 1\n"));
+        assert!(text.contains("cifer_chain_queries_total{chain_id=\"5\",source=\"rpc\"} 3\n"));
+        assert!(text.contains("cifer_chain_queries_total{chain_id=\"5\",source=\"cache\"} 40\n"));
     }
 }
