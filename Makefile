@@ -5,7 +5,7 @@ CARGO ?= cargo
 # One package set and feature set everywhere, so the shared target dir is reused.
 CARGO_FLAGS := --workspace --all-features --locked
 
-.PHONY: setup run test test-rust test-interop test-contracts invariants pr fmt-check clippy bench fuzz
+.PHONY: setup run test test-rust test-interop test-contracts invariants pr fmt-check clippy bench bench-node fuzz
 
 setup: node_modules/.installed .venv-ok
 
@@ -54,6 +54,10 @@ pr: fmt-check clippy test
 
 bench: setup
 	bash scripts/bench-core.sh
+
+# Shard node release throughput against a real anvil and the real node process.
+bench-node: setup
+	$(CARGO) bench --locked -p cifer-shard-node --bench release -- --requests 4000 --concurrency 16
 
 fuzz:
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run envelope_decode -- -max_total_time=60
