@@ -340,6 +340,26 @@ async fn pieces() {
     })
     .await;
     println!("append_audit (1 fsynced commit)         {us:.1}");
+    let us = time_async_us(500, |i| {
+        let store = store.clone();
+        async move {
+            let mut key = [0xcc; 32];
+            key[..4].copy_from_slice(&i.to_be_bytes());
+            let entry = AuditEntry {
+                kind: AuditKind::Release,
+                chain_id: CHAIN_ID,
+                secret_id: [1; 32],
+                actor: [2; 20],
+                digest: [3; 32],
+                code: "released".into(),
+            };
+            assert!(
+                store.claim_replay_and_append_audit(key, 100, || entry).await.unwrap().is_some()
+            );
+        }
+    })
+    .await;
+    println!("claim + audit (1 fsynced commit)        {us:.1}");
     // Sixteen tasks claiming at once: SQLite commits one writer at a time, each fsynced.
     let n = 2000u32;
     let t = Instant::now();

@@ -231,6 +231,9 @@ struct AuditCtx {
     secret_id: [u8; 32],
     actor: [u8; 20],
     digest: [u8; 32],
+    /// The outcome's record was already written (with the replay claim, in one
+    /// transaction), so the handler must not append another.
+    audited: bool,
 }
 
 impl AuditCtx {
@@ -458,10 +461,8 @@ async fn release(
     let mut ctx = AuditCtx::default();
     match release_checked(&state, body, &mut ctx).await {
         Ok(reply) => {
-            // The audit record is durable before the fragment leaves.
-            if let Err(e) = audit(&state, ctx.entry(AuditKind::Release, "released".into())).await {
-                return ApiError::internal(&e).into_response();
-            }
+            // The release record was made durable with the replay claim, in one commit,
+            // before release_checked returned: it precedes the fragment leaving.
             state.metrics.release();
             tracing::info!(
                 chain_id = ctx.chain_id,
@@ -481,7 +482,10 @@ async fn release(
                 code = e.code.as_str(),
                 "release refused"
             );
-            let _ = audit(&state, ctx.entry(AuditKind::Refusal, e.code.as_str().to_owned())).await;
+            if !ctx.audited {
+                let _ =
+                    audit(&state, ctx.entry(AuditKind::Refusal, e.code.as_str().to_owned())).await;
+            }
             e.into_response()
         }
     }
@@ -628,21 +632,53 @@ async fn release_checked(
         ));
     }
 
-    // 7. Replay: claimed atomically, kept until the request would be stale anyway.
-    let fresh = state
+    // 7. The reply, prepared before the claim: reading and sealing have no side effect,
+    // and the claim's transaction must not wait on them. Its error, if any, is reported
+    // only after the claim, as the order of the checks requires.
+    let prepared = prepare_reply(state, chain_id, secret_id, &response_key).await;
+
+    // 8. Replay claim, per-signer rate limit and the outcome's audit record, in one
+    // transaction with one durable commit. The claim is kept until the request would be
+    // stale anyway; a claimed request that is then refused (rate limit, no fragment)
+    // stays claimed, and its refusal record is the one written with the claim.
+    let mut outcome = None;
+    let claimed = state
         .store
-        .claim_replay(replay_key(&signer, &digest), block.saturating_add(chain.window))
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    if !fresh {
-        return Err(ApiError::new(ErrorCode::Replayed, "this request was already accepted"));
+        .claim_replay_and_append_audit(
+            replay_key(&signer, &digest),
+            block.saturating_add(chain.window),
+            || {
+                let result = if state.limiter.allow(signer) {
+                    prepared
+                } else {
+                    Err(ApiError::new(ErrorCode::RateLimited, "too many requests from this signer"))
+                };
+                let entry = match &result {
+                    Ok(_) => ctx.entry(AuditKind::Release, "released".into()),
+                    Err(e) => ctx.entry(AuditKind::Refusal, e.code.as_str().to_owned()),
+                };
+                outcome = Some(result);
+                entry
+            },
+        )
+        .await;
+    match claimed {
+        Err(e) => Err(ApiError::internal(&e)),
+        Ok(None) => Err(ApiError::new(ErrorCode::Replayed, "this request was already accepted")),
+        Ok(Some(_)) => {
+            ctx.audited = true;
+            outcome.unwrap_or_else(|| Err(ApiError::internal(&"claim decided no outcome")))
+        }
     }
+}
 
-    // 8. Per-signer rate limit.
-    if !state.limiter.allow(signer) {
-        return Err(ApiError::new(ErrorCode::RateLimited, "too many requests from this signer"));
-    }
-
+/// Step 7: the stored fragment, sealed to the black box's response key.
+async fn prepare_reply(
+    state: &AppState,
+    chain_id: u64,
+    secret_id: [u8; 32],
+    response_key: &EncapsulationKey,
+) -> Result<Vec<u8>, ApiError> {
     let stored = state
         .store
         .get_fragment(chain_id, secret_id)
@@ -660,7 +696,7 @@ async fn release_checked(
         &stored.fragment,
         &stored.commitments,
         &bundle_signature,
-        &response_key,
+        response_key,
     )
     .map_err(|e| ApiError::internal(&e))
 }

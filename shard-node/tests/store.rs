@@ -25,6 +25,8 @@ both_backends! {
     audit_appends_never_fork,
     out_of_range_values,
     bundle_signature_is_kept_and_compared,
+    claim_and_audit_exactly_once,
+    claim_and_audit_refused_claim_appends_nothing,
 }
 
 async fn bundle_signature_is_kept_and_compared(db: &Db) {
@@ -406,6 +408,95 @@ async fn replay_claims_exactly_once(db: &Db) {
     let mut k = [0xee; 32];
     k[0] = 15;
     assert!(!store.claim_replay(k, 200).await.unwrap(), "unexpired key still refused");
+    store.close().await;
+}
+
+async fn claim_and_audit_exactly_once(db: &Db) {
+    let store = db.open(&key()).await;
+    // Interleave plain appends so the combined operation competes with other writers.
+    store.append_audit(entry(AuditKind::Store, 0)).await.unwrap();
+    let mut wins = 0usize;
+    for round in 0..4u8 {
+        let mut tasks = Vec::new();
+        for t in 0..16u8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                if t % 4 == 0 {
+                    store.append_audit(entry(AuditKind::Refusal, t)).await.unwrap();
+                }
+                store
+                    .claim_replay_and_append_audit([round; 32], 50, || {
+                        entry(AuditKind::Release, round)
+                    })
+                    .await
+            }));
+        }
+        let mut round_wins = 0;
+        for t in tasks {
+            if let Some(record) = t.await.unwrap().unwrap() {
+                assert_eq!(record.entry, entry(AuditKind::Release, round));
+                round_wins += 1;
+            }
+        }
+        assert_eq!(round_wins, 1, "round {round}: exactly one claim wins");
+        wins += round_wins;
+        // The key stays claimed for both operations.
+        assert!(!store.claim_replay([round; 32], 50).await.unwrap());
+    }
+    let head = store.verify_audit().await.unwrap();
+    let records = store.read_audit(0, 1000).await.unwrap();
+    assert_eq!(records.len() as u64, head.seq);
+    let releases: Vec<_> = records.iter().filter(|r| r.entry.kind == AuditKind::Release).collect();
+    assert_eq!(releases.len(), wins);
+    let digests: HashSet<_> = releases.iter().map(|r| r.entry.digest).collect();
+    assert_eq!(digests.len(), 4, "one release record per claimed key");
+    // 1 + 4 rounds x 4 interleaved refusals + 4 releases.
+    assert_eq!(head.seq, 1 + 16 + 4);
+    store.close().await;
+}
+
+async fn claim_and_audit_refused_claim_appends_nothing(db: &Db) {
+    let store = db.open(&key()).await;
+    assert!(store.claim_replay([5; 32], 100).await.unwrap());
+    let before = store.verify_audit().await.unwrap();
+    let mut called = false;
+    let got = store
+        .claim_replay_and_append_audit([5; 32], 100, || {
+            called = true;
+            entry(AuditKind::Release, 1)
+        })
+        .await
+        .unwrap();
+    assert!(got.is_none());
+    assert!(!called, "decide runs only for a successful claim");
+    assert_eq!(store.verify_audit().await.unwrap(), before);
+    // A successful claim appends exactly the decided record, chained to the head.
+    let r = store
+        .claim_replay_and_append_audit([6; 32], 100, || entry(AuditKind::Refusal, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.seq, r.prev_hash), (before.seq + 1, before.hash));
+    assert_eq!(r.entry, entry(AuditKind::Refusal, 2));
+    assert_eq!(store.verify_audit().await.unwrap().seq, before.seq + 1);
+    // Then the same key again: refused, nothing appended.
+    assert!(
+        store
+            .claim_replay_and_append_audit([6; 32], 100, || entry(AuditKind::Release, 3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.verify_audit().await.unwrap().seq, before.seq + 1);
+    // A failed operation (code too long) keeps neither the claim nor a record.
+    let mut long = entry(AuditKind::Release, 4);
+    long.code = "x".repeat(257);
+    assert!(matches!(
+        store.claim_replay_and_append_audit([7; 32], 100, move || long).await,
+        Err(StoreError::AuditCodeTooLong { len: 257 })
+    ));
+    assert!(store.claim_replay([7; 32], 100).await.unwrap(), "failed operation kept no claim");
+    assert_eq!(store.verify_audit().await.unwrap().seq, before.seq + 1);
     store.close().await;
 }
 

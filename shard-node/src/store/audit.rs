@@ -200,6 +200,51 @@ impl RawAuditRow {
     }
 }
 
+/// PostgreSQL: blocks other writers of the log (and other appenders) but not readers.
+const LOCK_AUDIT: &str = "LOCK TABLE audit_log IN EXCLUSIVE MODE";
+
+/// Inside a transaction `$tx` that holds the log's write lock (SQLite `BEGIN IMMEDIATE`,
+/// PostgreSQL [`LOCK_AUDIT`]): reads the head, inserts `$entry` after it, does not commit.
+/// Evaluates to `(seq, prev_hash, hash)`.
+macro_rules! append_locked {
+    ($tx:ident, $entry:expr, $chain:expr, $at_ms:expr, $at_unix_ms:expr) => {{
+        let entry: &AuditEntry = $entry;
+        let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *$tx)
+            .await?;
+        let (prev_seq, prev_hash) = match head {
+            None => (0u64, GENESIS_HASH),
+            Some(r) => {
+                let seq: i64 = r.try_get("seq")?;
+                let hash: Vec<u8> = r.try_get("hash")?;
+                let seq_u = u64::try_from(seq).unwrap_or(0);
+                let bad = StoreError::AuditChain { seq: seq_u, fault: AuditFault::Malformed };
+                let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| bad)?;
+                (seq_u, hash)
+            }
+        };
+        let seq = prev_seq + 1;
+        let hash = audit_hash(&prev_hash, seq, entry, $at_unix_ms);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, kind, chain_id, secret_id, actor, digest, code, \
+             at_ms, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(to_i64("seq", seq)?)
+        .bind(i16::from(entry.kind.as_u8()))
+        .bind($chain)
+        .bind(entry.secret_id.as_slice())
+        .bind(entry.actor.as_slice())
+        .bind(entry.digest.as_slice())
+        .bind(entry.code.as_str())
+        .bind($at_ms)
+        .bind(prev_hash.as_slice())
+        .bind(hash.as_slice())
+        .execute(&mut *$tx)
+        .await?;
+        (seq, prev_hash, hash)
+    }};
+}
+
 impl Store {
     /// Appends `entry` to the audit log, durably; returns it with its `seq` and hash.
     /// Appends from any number of tasks or processes are serialized, so the chain never
@@ -219,59 +264,96 @@ impl Store {
 
         // The head is read and the next entry written inside one transaction that holds
         // the log's write lock, so no other append can slip in between.
-        macro_rules! append_in {
-            ($tx:ident) => {{
-                let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                    .fetch_optional(&mut *$tx)
-                    .await?;
-                let (prev_seq, prev_hash) = match head {
-                    None => (0u64, GENESIS_HASH),
-                    Some(r) => {
-                        let seq: i64 = r.try_get("seq")?;
-                        let hash: Vec<u8> = r.try_get("hash")?;
-                        let seq_u = u64::try_from(seq).unwrap_or(0);
-                        let bad = StoreError::AuditChain { seq: seq_u, fault: AuditFault::Malformed };
-                        let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| bad)?;
-                        (seq_u, hash)
-                    }
-                };
-                let seq = prev_seq + 1;
-                let hash = audit_hash(&prev_hash, seq, &entry, at_unix_ms);
-                sqlx::query(
-                    "INSERT INTO audit_log (seq, kind, chain_id, secret_id, actor, digest, code, \
-                     at_ms, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(to_i64("seq", seq)?)
-                .bind(i16::from(entry.kind.as_u8()))
-                .bind(chain)
-                .bind(entry.secret_id.as_slice())
-                .bind(entry.actor.as_slice())
-                .bind(entry.digest.as_slice())
-                .bind(entry.code.as_str())
-                .bind(at_ms)
-                .bind(prev_hash.as_slice())
-                .bind(hash.as_slice())
-                .execute(&mut *$tx)
-                .await?;
-                $tx.commit().await?;
-                (seq, prev_hash, hash)
-            }};
-        }
-
         let (seq, prev_hash, hash) = match &self.backend {
             super::backend::Backend::Sqlite(pool) => {
                 // IMMEDIATE takes SQLite's single write lock before the read.
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                append_in!(tx)
+                let appended = append_locked!(tx, &entry, chain, at_ms, at_unix_ms);
+                tx.commit().await?;
+                appended
             }
             super::backend::Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 // EXCLUSIVE blocks other writers (and other appenders) but not readers.
-                sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE").execute(&mut *tx).await?;
-                append_in!(tx)
+                sqlx::query(LOCK_AUDIT).execute(&mut *tx).await?;
+                let appended = append_locked!(tx, &entry, chain, at_ms, at_unix_ms);
+                tx.commit().await?;
+                appended
             }
         };
         Ok(AuditRecord { seq, at_unix_ms, entry, prev_hash, hash })
+    }
+
+    /// Claims the replay key `key` (as [`claim_replay`](Self::claim_replay)) and, only if
+    /// this is its first claim, appends the entry that `decide` returns, in **one**
+    /// transaction with one durable commit: either both are durable when this returns
+    /// `Some`, or neither was written. Returns `None`, appending nothing, if the key was
+    /// already claimed (the caller audits that refusal as it sees fit).
+    ///
+    /// `decide` runs once, after the claim succeeded and while the log's write lock is
+    /// held, so it must be quick and must not block (e.g. a rate-limit check deciding
+    /// between a release and a refusal record).
+    ///
+    /// # Errors
+    /// As [`claim_replay`](Self::claim_replay) and [`append_audit`](Self::append_audit);
+    /// on any error nothing was written (the claim is not kept).
+    pub async fn claim_replay_and_append_audit<F>(
+        &self,
+        key: [u8; 32],
+        expires_at_block: u64,
+        decide: F,
+    ) -> Result<Option<AuditRecord>>
+    where
+        F: FnOnce() -> AuditEntry + Send,
+    {
+        let expires = to_i64("expires_at_block", expires_at_block)?;
+        let at_ms = now_ms();
+        let at_unix_ms = u64::try_from(at_ms).unwrap_or(0);
+
+        // The claim is the first write: on a duplicate key nothing else happens and the
+        // (empty) transaction is rolled back. Lock order is always replay row, then audit
+        // lock, and no audit-lock holder waits on a replay row, so there is no deadlock.
+        macro_rules! claim_then_append {
+            ($tx:ident, $lock:expr) => {{
+                let inserted = sqlx::query(
+                    "INSERT INTO replays (replay_key, expires_at_block) VALUES ($1, $2) \
+                     ON CONFLICT (replay_key) DO NOTHING",
+                )
+                .bind(key.as_slice())
+                .bind(expires)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                if inserted != 1 {
+                    $tx.rollback().await?;
+                    return Ok(None);
+                }
+                if let Some(lock) = $lock {
+                    sqlx::query(lock).execute(&mut *$tx).await?;
+                }
+                let entry = decide();
+                if entry.code.len() > MAX_AUDIT_CODE_LEN {
+                    return Err(StoreError::AuditCodeTooLong { len: entry.code.len() });
+                }
+                let chain = to_i64("chain_id", entry.chain_id)?;
+                let appended = append_locked!($tx, &entry, chain, at_ms, at_unix_ms);
+                $tx.commit().await?;
+                (appended, entry)
+            }};
+        }
+
+        let ((seq, prev_hash, hash), entry) = match &self.backend {
+            super::backend::Backend::Sqlite(pool) => {
+                // IMMEDIATE: the single write lock covers the claim and the append.
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                claim_then_append!(tx, None::<&str>)
+            }
+            super::backend::Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                claim_then_append!(tx, Some(LOCK_AUDIT))
+            }
+        };
+        Ok(Some(AuditRecord { seq, at_unix_ms, entry, prev_hash, hash }))
     }
 
     /// Up to `limit` entries with `seq > after_seq`, in order (for export). Rows are
