@@ -354,7 +354,11 @@ async fn pieces() {
                 code: "released".into(),
             };
             assert!(
-                store.claim_replay_and_append_audit(key, 100, || entry).await.unwrap().is_some()
+                store
+                    .claim_replay_and_append_audit(key, 100, move || entry)
+                    .await
+                    .unwrap()
+                    .is_some()
             );
         }
     })

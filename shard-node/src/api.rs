@@ -225,7 +225,7 @@ fn pin(chain: &Chain) -> Result<Pinned, ApiError> {
 // Audit
 
 /// What an audit record says about a request, filled in as it is parsed.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct AuditCtx {
     chain_id: u64,
     secret_id: [u8; 32],
@@ -498,7 +498,7 @@ enum UserRequest {
 }
 
 async fn release_checked(
-    state: &AppState,
+    state: &Arc<AppState>,
     body: Result<Bytes, BytesRejection>,
     ctx: &mut AuditCtx,
 ) -> Result<Vec<u8>, ApiError> {
@@ -641,33 +641,39 @@ async fn release_checked(
     // transaction with one durable commit. The claim is kept until the request would be
     // stale anyway; a claimed request that is then refused (rate limit, no fragment)
     // stays claimed, and its refusal record is the one written with the claim.
-    let mut outcome = None;
+    let refusal = prepared.as_ref().err().map(|e| e.code);
+    let (limiter_state, record_ctx) = (Arc::clone(state), ctx.clone());
     let claimed = state
         .store
         .claim_replay_and_append_audit(
             replay_key(&signer, &digest),
             block.saturating_add(chain.window),
-            || {
-                let result = if state.limiter.allow(signer) {
-                    prepared
+            move || {
+                let code = if limiter_state.limiter.allow(signer) {
+                    refusal
                 } else {
-                    Err(ApiError::new(ErrorCode::RateLimited, "too many requests from this signer"))
+                    Some(ErrorCode::RateLimited)
                 };
-                let entry = match &result {
-                    Ok(_) => ctx.entry(AuditKind::Release, "released".into()),
-                    Err(e) => ctx.entry(AuditKind::Refusal, e.code.as_str().to_owned()),
-                };
-                outcome = Some(result);
-                entry
+                match code {
+                    None => record_ctx.entry(AuditKind::Release, "released".into()),
+                    Some(code) => record_ctx.entry(AuditKind::Refusal, code.as_str().to_owned()),
+                }
             },
         )
         .await;
     match claimed {
         Err(e) => Err(ApiError::internal(&e)),
         Ok(None) => Err(ApiError::new(ErrorCode::Replayed, "this request was already accepted")),
-        Ok(Some(_)) => {
+        Ok(Some(record)) => {
             ctx.audited = true;
-            outcome.unwrap_or_else(|| Err(ApiError::internal(&"claim decided no outcome")))
+            if record.entry.kind == AuditKind::Release {
+                prepared
+            } else if record.entry.code == ErrorCode::RateLimited.as_str() {
+                Err(ApiError::new(ErrorCode::RateLimited, "too many requests from this signer"))
+            } else {
+                // The refusal recorded is the prepared reply's error.
+                Err(prepared.err().unwrap_or_else(|| ApiError::internal(&"refusal without error")))
+            }
         }
     }
 }

@@ -27,6 +27,7 @@ both_backends! {
     bundle_signature_is_kept_and_compared,
     claim_and_audit_exactly_once,
     claim_and_audit_refused_claim_appends_nothing,
+    claim_and_audit_group_outcomes_are_per_call,
 }
 
 async fn bundle_signature_is_kept_and_compared(db: &Db) {
@@ -425,7 +426,7 @@ async fn claim_and_audit_exactly_once(db: &Db) {
                     store.append_audit(entry(AuditKind::Refusal, t)).await.unwrap();
                 }
                 store
-                    .claim_replay_and_append_audit([round; 32], 50, || {
+                    .claim_replay_and_append_audit([round; 32], 50, move || {
                         entry(AuditKind::Release, round)
                     })
                     .await
@@ -459,16 +460,20 @@ async fn claim_and_audit_refused_claim_appends_nothing(db: &Db) {
     let store = db.open(&key()).await;
     assert!(store.claim_replay([5; 32], 100).await.unwrap());
     let before = store.verify_audit().await.unwrap();
-    let mut called = false;
+    let called = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&called);
     let got = store
-        .claim_replay_and_append_audit([5; 32], 100, || {
-            called = true;
+        .claim_replay_and_append_audit([5; 32], 100, move || {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
             entry(AuditKind::Release, 1)
         })
         .await
         .unwrap();
     assert!(got.is_none());
-    assert!(!called, "decide runs only for a successful claim");
+    assert!(
+        !called.load(std::sync::atomic::Ordering::SeqCst),
+        "decide runs only for a successful claim"
+    );
     assert_eq!(store.verify_audit().await.unwrap(), before);
     // A successful claim appends exactly the decided record, chained to the head.
     let r = store
@@ -497,6 +502,44 @@ async fn claim_and_audit_refused_claim_appends_nothing(db: &Db) {
     ));
     assert!(store.claim_replay([7; 32], 100).await.unwrap(), "failed operation kept no claim");
     assert_eq!(store.verify_audit().await.unwrap().seq, before.seq + 1);
+    store.close().await;
+}
+
+async fn claim_and_audit_group_outcomes_are_per_call(db: &Db) {
+    let store = db.open(&key()).await;
+    // 8 keys claimed 6 times each, all at once (groups share a commit), plus calls whose
+    // record is invalid: their group fails and is retried call by call.
+    let mut tasks = Vec::new();
+    for i in 0..56u8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut e = entry(AuditKind::Release, i % 8);
+            let bad = i >= 48;
+            if bad {
+                e.code = "x".repeat(300);
+            }
+            let k = if bad { [0x80 + i; 32] } else { [i % 8; 32] };
+            (bad, store.claim_replay_and_append_audit(k, 50, move || e).await)
+        }));
+    }
+    let mut won = HashSet::new();
+    let mut records = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (true, r) => assert!(matches!(r, Err(StoreError::AuditCodeTooLong { len: 300 }))),
+            (false, Ok(Some(r))) => {
+                assert!(won.insert(r.entry.digest), "a key won twice");
+                records += 1;
+            }
+            (false, Ok(None)) => {}
+            (false, Err(e)) => panic!("{e}"),
+        }
+    }
+    assert_eq!((won.len(), records), (8, 8));
+    let head = store.verify_audit().await.unwrap();
+    assert_eq!(head.seq, 8);
+    // A failed call kept no claim.
+    assert!(store.claim_replay([0x80 + 50; 32], 50).await.unwrap());
     store.close().await;
 }
 

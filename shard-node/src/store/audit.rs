@@ -290,13 +290,22 @@ impl Store {
     /// `Some`, or neither was written. Returns `None`, appending nothing, if the key was
     /// already claimed (the caller audits that refusal as it sees fit).
     ///
-    /// `decide` runs once, after the claim succeeded and while the log's write lock is
-    /// held, so it must be quick and must not block (e.g. a rate-limit check deciding
-    /// between a release and a refusal record).
+    /// **Group commit.** Calls are queued to one writer task per [`Store`], which takes
+    /// whatever is queued (at most [`MAX_GROUP`] calls) into one transaction and one
+    /// commit, then answers each call: concurrent calls share one flush. Each outcome is
+    /// still exact: claims are decided in queue order, so of identical keys in one group
+    /// the first wins, and against the database as always (`ON CONFLICT DO NOTHING`). If
+    /// the group's transaction fails, each call is retried alone, so one call's error
+    /// never becomes another's.
+    ///
+    /// `decide` runs once, only after the claim succeeded, on the writer task while its
+    /// transaction is open, so it must be quick and must not block (e.g. a rate-limit
+    /// check deciding between a release and a refusal record).
     ///
     /// # Errors
-    /// As [`claim_replay`](Self::claim_replay) and [`append_audit`](Self::append_audit);
-    /// on any error nothing was written (the claim is not kept).
+    /// As [`claim_replay`](Self::claim_replay) and [`append_audit`](Self::append_audit),
+    /// and [`StoreError::WriterStopped`]; on an error nothing was written for this call
+    /// (the claim is not kept).
     pub async fn claim_replay_and_append_audit<F>(
         &self,
         key: [u8; 32],
@@ -304,56 +313,13 @@ impl Store {
         decide: F,
     ) -> Result<Option<AuditRecord>>
     where
-        F: FnOnce() -> AuditEntry + Send,
+        F: FnOnce() -> AuditEntry + Send + 'static,
     {
         let expires = to_i64("expires_at_block", expires_at_block)?;
-        let at_ms = now_ms();
-        let at_unix_ms = u64::try_from(at_ms).unwrap_or(0);
-
-        // The claim is the first write: on a duplicate key nothing else happens and the
-        // (empty) transaction is rolled back. Lock order is always replay row, then audit
-        // lock, and no audit-lock holder waits on a replay row, so there is no deadlock.
-        macro_rules! claim_then_append {
-            ($tx:ident, $lock:expr) => {{
-                let inserted = sqlx::query(
-                    "INSERT INTO replays (replay_key, expires_at_block) VALUES ($1, $2) \
-                     ON CONFLICT (replay_key) DO NOTHING",
-                )
-                .bind(key.as_slice())
-                .bind(expires)
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-                if inserted != 1 {
-                    $tx.rollback().await?;
-                    return Ok(None);
-                }
-                if let Some(lock) = $lock {
-                    sqlx::query(lock).execute(&mut *$tx).await?;
-                }
-                let entry = decide();
-                if entry.code.len() > MAX_AUDIT_CODE_LEN {
-                    return Err(StoreError::AuditCodeTooLong { len: entry.code.len() });
-                }
-                let chain = to_i64("chain_id", entry.chain_id)?;
-                let appended = append_locked!($tx, &entry, chain, at_ms, at_unix_ms);
-                $tx.commit().await?;
-                (appended, entry)
-            }};
-        }
-
-        let ((seq, prev_hash, hash), entry) = match &self.backend {
-            super::backend::Backend::Sqlite(pool) => {
-                // IMMEDIATE: the single write lock covers the claim and the append.
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                claim_then_append!(tx, None::<&str>)
-            }
-            super::backend::Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                claim_then_append!(tx, Some(LOCK_AUDIT))
-            }
-        };
-        Ok(Some(AuditRecord { seq, at_unix_ms, entry, prev_hash, hash }))
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = GroupJob { key, expires, decide: Some(Box::new(decide)), entry: None, reply };
+        self.writer.send(job).await.map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
     /// Up to `limit` entries with `seq > after_seq`, in order (for export). Rows are
@@ -437,4 +403,134 @@ impl Store {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Group commit of replay claims with their audit records
+
+/// Most calls of [`Store::claim_replay_and_append_audit`] committed in one transaction.
+pub const MAX_GROUP: usize = 64;
+
+type Decide = Box<dyn FnOnce() -> AuditEntry + Send>;
+
+/// One queued [`Store::claim_replay_and_append_audit`] call.
+pub(crate) struct GroupJob {
+    key: [u8; 32],
+    expires: i64,
+    /// Taken when the claim first succeeds; its answer is kept in `entry`.
+    decide: Option<Decide>,
+    entry: Option<AuditEntry>,
+    reply: tokio::sync::oneshot::Sender<Result<Option<AuditRecord>>>,
+}
+
+impl GroupJob {
+    fn entry(&mut self) -> Result<&AuditEntry> {
+        if self.entry.is_none() {
+            let decide = self.decide.take().ok_or(StoreError::WriterStopped)?;
+            self.entry = Some(decide());
+        }
+        self.entry.as_ref().ok_or(StoreError::WriterStopped)
+    }
+}
+
+/// Starts the writer task of a store on `backend`; ends when every sender is dropped.
+pub(crate) fn spawn_group_writer(
+    backend: super::backend::Backend,
+) -> tokio::sync::mpsc::Sender<GroupJob> {
+    let (sender, mut queue) = tokio::sync::mpsc::channel::<GroupJob>(4 * MAX_GROUP);
+    tokio::spawn(async move {
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+            commit_group(&backend, &mut group).await;
+            group.clear();
+        }
+    });
+    sender
+}
+
+async fn commit_group(backend: &super::backend::Backend, group: &mut Vec<GroupJob>) {
+    let at_ms = now_ms();
+    match try_group(backend, group, at_ms).await {
+        Ok(records) => {
+            for (job, record) in group.drain(..).zip(records) {
+                let _ = job.reply.send(Ok(record));
+            }
+        }
+        Err(_) => {
+            // Nothing of the group was written: each call alone, for its own outcome.
+            for mut job in group.drain(..) {
+                let result = try_group(backend, std::slice::from_mut(&mut job), now_ms())
+                    .await
+                    .map(|mut r| r.pop().flatten());
+                let _ = job.reply.send(result);
+            }
+        }
+    }
+}
+
+/// Claims every job's key in order and appends the records of the claimed ones, in one
+/// transaction; on `Err` it was rolled back.
+async fn try_group(
+    backend: &super::backend::Backend,
+    jobs: &mut [GroupJob],
+    at_ms: i64,
+) -> Result<Vec<Option<AuditRecord>>> {
+    let at_unix_ms = u64::try_from(at_ms).unwrap_or(0);
+    // Lock order, as everywhere: replay rows first, then the audit lock, and no holder of
+    // the audit lock waits on a replay row, so there is no deadlock.
+    macro_rules! group_in {
+        ($tx:ident, $lock:expr) => {{
+            // Copied out: a job's `decide` is `Send` but not `Sync`.
+            let keys: Vec<([u8; 32], i64)> = jobs.iter().map(|j| (j.key, j.expires)).collect();
+            let mut claimed = Vec::with_capacity(jobs.len());
+            for (key, expires) in &keys {
+                let inserted = sqlx::query(
+                    "INSERT INTO replays (replay_key, expires_at_block) VALUES ($1, $2) \
+                     ON CONFLICT (replay_key) DO NOTHING",
+                )
+                .bind(key.as_slice())
+                .bind(*expires)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                claimed.push(inserted == 1);
+            }
+            let mut records = Vec::with_capacity(jobs.len());
+            if claimed.iter().any(|c| *c) {
+                if let Some(lock) = $lock {
+                    sqlx::query(lock).execute(&mut *$tx).await?;
+                }
+                for (job, claimed) in jobs.iter_mut().zip(&claimed) {
+                    if !claimed {
+                        records.push(None);
+                        continue;
+                    }
+                    let entry = job.entry()?.clone();
+                    if entry.code.len() > MAX_AUDIT_CODE_LEN {
+                        return Err(StoreError::AuditCodeTooLong { len: entry.code.len() });
+                    }
+                    let chain = to_i64("chain_id", entry.chain_id)?;
+                    let (seq, prev_hash, hash) =
+                        append_locked!($tx, &entry, chain, at_ms, at_unix_ms);
+                    records.push(Some(AuditRecord { seq, at_unix_ms, entry, prev_hash, hash }));
+                }
+                $tx.commit().await?;
+            } else {
+                $tx.rollback().await?;
+                records.resize(jobs.len(), None);
+            }
+            records
+        }};
+    }
+    Ok(match backend {
+        super::backend::Backend::Sqlite(pool) => {
+            // IMMEDIATE: the single write lock covers the claims and the appends.
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            group_in!(tx, None::<&str>)
+        }
+        super::backend::Backend::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            group_in!(tx, Some(LOCK_AUDIT))
+        }
+    })
 }

@@ -81,6 +81,10 @@ pub enum StoreError {
         len: usize,
     },
 
+    /// The store's group-commit writer task is gone (the runtime is shutting down).
+    #[error("the store's writer task has stopped")]
+    WriterStopped,
+
     /// A `u64` (chain id, block number) above `i64::MAX`, which neither SQLite nor
     /// PostgreSQL stores as a signed 64-bit integer.
     #[error("{what} {value} is out of the storable range (at most 2^63 - 1)")]

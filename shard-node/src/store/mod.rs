@@ -110,6 +110,8 @@ use backend::Backend;
 pub struct Store {
     backend: Backend,
     key: Arc<SealingKey>,
+    /// Queue of the group-commit writer ([`Store::claim_replay_and_append_audit`]).
+    writer: tokio::sync::mpsc::Sender<audit::GroupJob>,
 }
 
 impl core::fmt::Debug for Store {
@@ -135,7 +137,7 @@ impl Store {
     /// As [`open`](Self::open).
     pub async fn open_with(url: &str, key: SealingKey, config: &StoreConfig) -> Result<Self> {
         let backend = Backend::connect(url, config).await?;
-        Ok(Self { backend, key: Arc::new(key) })
+        Ok(Self::with_backend(backend, key))
     }
 
     /// Opens (creating if needed) the SQLite file at `path` (no URL escaping needed).
@@ -144,7 +146,13 @@ impl Store {
     /// As [`open`](Self::open).
     pub async fn open_sqlite(path: impl AsRef<Path>, key: SealingKey) -> Result<Self> {
         let backend = Backend::connect_sqlite_file(path.as_ref(), &StoreConfig::default()).await?;
-        Ok(Self { backend, key: Arc::new(key) })
+        Ok(Self::with_backend(backend, key))
+    }
+
+    /// Must run inside a Tokio runtime: it starts the group-commit writer task.
+    fn with_backend(backend: Backend, key: SealingKey) -> Self {
+        let writer = audit::spawn_group_writer(backend.clone());
+        Self { backend, key: Arc::new(key), writer }
     }
 
     /// Which database this store runs on.
