@@ -44,6 +44,9 @@
 //!   (see [`seal`]); a modified or moved record reads as [`StoreError::Corrupt`].
 //! - **Replay set.** [`Store::claim_replay`] is one `INSERT … ON CONFLICT DO NOTHING`:
 //!   of any number of concurrent claims of a key, exactly one returns `true`.
+//!   [`Store::claim_replay_and_append_audit`] claims a key and appends its audit record in
+//!   one transaction (group-committed with other such calls by one writer task): both or
+//!   neither are durable, and a failed claim appends nothing.
 //! - **Audit chain.** Every entry's hash covers the previous hash, its sequence number and
 //!   its contents ([`audit`]); appends are serialized (SQLite `BEGIN IMMEDIATE`,
 //!   PostgreSQL `LOCK TABLE audit_log IN EXCLUSIVE MODE`, and `seq` is the primary key),
