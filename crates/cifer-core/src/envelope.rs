@@ -12,7 +12,7 @@ use crate::pipeline::{
     default_threads, open_slice, open_stream_parallel, seal_slice, seal_stream_parallel,
 };
 use crate::schedule::StreamKey;
-use crate::stream::{ChunkOpener, ChunkSealer};
+use crate::stream::{ChunkOpener, ChunkSealer, read_full};
 use crate::suite::Suite;
 
 /// Starts a suite 0x01 envelope to `recipient`: a fresh ML-KEM encapsulation with OS
@@ -95,28 +95,15 @@ impl Seed {
 /// The typed header errors, [`Error::Truncated`], [`Error::InvalidPoint`], [`Error::Io`].
 pub fn read_prefix(input: &mut impl Read) -> Result<EnvelopePrefix> {
     let mut head = [0u8; HEADER_LEN];
-    let n = read_up_to(input, &mut head)?;
+    let n = read_full(input, &mut head)?;
     let header = Header::decode(&head[..n])?;
     let mut bytes = vec![0u8; EnvelopePrefix::len_for(&header)];
     bytes[..HEADER_LEN].copy_from_slice(&head);
-    let got = read_up_to(input, &mut bytes[HEADER_LEN..])?;
+    let got = read_full(input, &mut bytes[HEADER_LEN..])?;
     if got != bytes.len() - HEADER_LEN {
         return Err(Error::Truncated);
     }
     EnvelopePrefix::decode(&bytes).map(|(p, _)| p)
-}
-
-fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(k) => filled += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(filled)
 }
 
 /// Encrypts everything `input` yields into an envelope on `output`, with OS randomness
