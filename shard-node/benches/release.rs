@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use cifer_bindings::test_utils::CHAIN_ID;
 use cifer_custody::seal_release;
-use cifer_shard_node::store::{AuditEntry, AuditKind, FragmentRecord, SealingKey, Store};
+use cifer_store::{AuditEntry, AuditKind, FragmentRecord, SealingKey, Store};
 use node::{Fixture, NodeProcess, Release, UserRequest, delivery, free_port, post};
 
 struct Args {
@@ -391,10 +391,7 @@ async fn pieces() {
         fragment: fragments[1].clone(),
         bundle_signature: Some([9; 65]),
     };
-    assert_eq!(
-        store.put_fragment(&record).await.unwrap(),
-        cifer_shard_node::store::PutOutcome::Stored
-    );
+    assert_eq!(store.put_fragment(&record).await.unwrap(), cifer_store::PutOutcome::Stored);
     let us = time_async_us(1000, |_| {
         let store = store.clone();
         async move {

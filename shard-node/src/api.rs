@@ -22,20 +22,19 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use cifer_auth::{
-    SeedPayload, SignedRequest, SignerKind, TypedRequest, Verification, check_freshness,
-    replay_key, verify, verify_eoa,
-};
-use cifer_chain::alloy::primitives::{Address, B256, Bytes as AlloyBytes, U256};
+use cifer_auth::{check_freshness, replay_key};
+use cifer_chain::alloy::primitives::{Address, U256};
 use cifer_chain::{ChainError, ChainView, Health, Pinned, SecretState};
 use cifer_core::{EncapsulationKey, Seed, keccak256};
 use cifer_custody::{Bundle, open_delivery, release_key_digest, seal_release};
+use cifer_service::verify::{Verified, VerifyError, verify_user};
+use cifer_service::wire::{self, FieldError, RequestJson};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::{ChainGauge, Metrics};
 use crate::ratelimit::RateLimiter;
-use crate::store::{AuditEntry, AuditKind, FragmentRecord, PutOutcome, Store, StoreError};
+use cifer_store::{AuditEntry, AuditKind, FragmentRecord, PutOutcome, Store, StoreError};
 
 /// The OpenAPI document served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -121,27 +120,9 @@ struct BundleBody {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ReleaseBody {
-    request: RequestBody,
+    request: RequestJson,
     signature: String,
     black_box: BlackBoxBody,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", rename_all_fields = "camelCase")]
-enum RequestBody {
-    Typed {
-        chain_id: u64,
-        verifying_contract: String,
-        secret_id: String,
-        requester: String,
-        block_number: u64,
-        envelope_hash: String,
-        response_key_hash: String,
-        nonce: String,
-    },
-    Seed {
-        payload: String,
-    },
 }
 
 #[derive(Deserialize)]
@@ -156,39 +137,24 @@ struct BlackBoxBody {
 // Field parsing: errors name the field and the rule, never echo the value.
 
 fn hex_field(name: &str, text: &str, len: Option<usize>, max: usize) -> Result<Vec<u8>, ApiError> {
-    let digits = text.strip_prefix("0x").unwrap_or(text);
-    if digits.len() > max.saturating_mul(2) {
-        return Err(ApiError::bad_request(format!("{name}: longer than {max} bytes")));
-    }
-    let bytes = hex::decode(digits)
-        .map_err(|_| ApiError::bad_request(format!("{name}: expected 0x-prefixed hex")))?;
-    match len {
-        Some(n) if bytes.len() != n => {
-            Err(ApiError::bad_request(format!("{name}: expected {n} bytes, got {}", bytes.len())))
-        }
-        _ => Ok(bytes),
-    }
+    wire::hex_bytes(name, text, len, max).map_err(bad_field)
 }
 
 fn fixed<const N: usize>(name: &str, text: &str) -> Result<[u8; N], ApiError> {
-    let v = hex_field(name, text, Some(N), N)?;
-    let mut out = [0u8; N];
-    out.copy_from_slice(&v);
-    Ok(out)
+    wire::fixed(name, text).map_err(bad_field)
 }
 
 fn address_field(name: &str, text: &str) -> Result<[u8; 20], ApiError> {
-    cifer_auth::parse_address(text)
-        .ok_or_else(|| ApiError::bad_request(format!("{name}: expected 0x and 40 hex digits")))
+    wire::address(name, text).map_err(bad_field)
 }
 
 fn u256_field(name: &str, text: &str) -> Result<[u8; 32], ApiError> {
-    if text.is_empty() || text.len() > 80 {
-        return Err(ApiError::bad_request(format!("{name}: expected a uint256")));
-    }
-    text.parse::<U256>()
-        .map(|v| v.to_be_bytes::<32>())
-        .map_err(|_| ApiError::bad_request(format!("{name}: expected a decimal or 0x-hex uint256")))
+    wire::uint256(name, text).map_err(bad_field)
+}
+
+#[allow(clippy::needless_pass_by_value, reason = "used with map_err")]
+fn bad_field(e: FieldError) -> ApiError {
+    ApiError::bad_request(e.0)
 }
 
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -491,12 +457,6 @@ async fn release(
     }
 }
 
-/// A parsed user request.
-enum UserRequest {
-    Typed(TypedRequest),
-    Seed(SeedPayload),
-}
-
 async fn release_checked(
     state: &Arc<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -505,46 +465,14 @@ async fn release_checked(
     // 1. Body size and JSON shape.
     let body = body_bytes(body)?;
     let req: ReleaseBody = parse_json(&body)?;
-    let (request, chain_id, contract, secret_id, signer, block) = match req.request {
-        RequestBody::Typed {
-            chain_id,
-            verifying_contract,
-            secret_id,
-            requester,
-            block_number,
-            envelope_hash,
-            response_key_hash,
-            nonce,
-        } => {
-            let r = TypedRequest {
-                chain_id,
-                verifying_contract: address_field(
-                    "request.verifyingContract",
-                    &verifying_contract,
-                )?,
-                secret_id: u256_field("request.secretId", &secret_id)?,
-                requester: address_field("request.requester", &requester)?,
-                block_number,
-                envelope_hash: fixed::<32>("request.envelopeHash", &envelope_hash)?,
-                response_key_hash: fixed::<32>("request.responseKeyHash", &response_key_hash)?,
-                nonce: fixed::<32>("request.nonce", &nonce)?,
-            };
-            (
-                UserRequest::Typed(r),
-                chain_id,
-                Some(r.verifying_contract),
-                r.secret_id,
-                r.requester,
-                block_number,
-            )
-        }
-        RequestBody::Seed { payload } => {
-            let p = SeedPayload::parse(&payload)
-                .map_err(|e| ApiError::bad_request(format!("request.payload: {e}")))?;
-            let r = *p.request();
-            (UserRequest::Seed(p), r.chain_id, None, r.secret_id, r.signer, r.block_number)
-        }
-    };
+    let request = req.request.parse().map_err(bad_field)?;
+    let (chain_id, contract, secret_id, signer, block) = (
+        request.chain_id(),
+        request.verifying_contract(),
+        request.secret_id(),
+        request.signer(),
+        request.block_number(),
+    );
     ctx.chain_id = chain_id;
     ctx.secret_id = secret_id;
     ctx.actor = signer;
@@ -576,11 +504,11 @@ async fn release_checked(
     }
 
     // 3. The user signature (EIP-1271 through the chain view for contract wallets).
-    let mut pinned = None;
-    let (signer, digest) = match request {
-        UserRequest::Typed(r) => verify_user(r, &signature, chain, &mut pinned).await?,
-        UserRequest::Seed(p) => verify_user(p, &signature, chain, &mut pinned).await?,
-    };
+    let Verified { signer, digest, pinned } =
+        verify_user(&request, &signature, &chain.view).await.map_err(|e| match e {
+            VerifyError::Chain(e) => chain_error(&e),
+            other => ApiError::new(ErrorCode::BadSignature, other.to_string()),
+        })?;
     ctx.digest = digest;
 
     // 4. Freshness against this node's head, which must be trusted.
@@ -705,49 +633,6 @@ async fn prepare_reply(
         response_key,
     )
     .map_err(|e| ApiError::internal(&e))
-}
-
-/// Step 3: an ECDSA signature by the claimed signer is accepted as it is (no one holds a
-/// key for a contract address; an EIP-7702 account's key is its owner's). Otherwise, if
-/// the signer has code, its EIP-1271 `isValidSignature` decides, at the pinned head.
-async fn verify_user<R: SignedRequest + Clone>(
-    request: R,
-    signature: &[u8],
-    chain: &Chain,
-    pinned: &mut Option<Pinned>,
-) -> Result<([u8; 20], [u8; 32]), ApiError> {
-    let ecdsa_error = match verify_eoa(request.clone(), signature) {
-        Ok(v) => return Ok((v.signer(), v.digest())),
-        Err(e) => e,
-    };
-    let bad = |msg: String| ApiError::new(ErrorCode::BadSignature, msg);
-    let at = pin(chain)?;
-    let signer = Address::from(request.claimed_signer());
-    let has_code = at.has_code(signer).await.map_err(|e| chain_error(&e))?;
-    if !has_code {
-        *pinned = Some(at);
-        return Err(bad(format!("signature: {ecdsa_error}")));
-    }
-    let Ok(Verification::NeedsEip1271(check)) = verify(request, signature, SignerKind::Contract)
-    else {
-        return Err(bad("signature: EIP-1271 check unavailable".into()));
-    };
-    let valid = at
-        .is_valid_signature_1271(
-            signer,
-            B256::from(check.digest()),
-            AlloyBytes::copy_from_slice(check.signature()),
-        )
-        .await
-        .map_err(|e| chain_error(&e))?;
-    *pinned = Some(at);
-    if !valid {
-        return Err(bad("signature: the EIP-1271 wallet rejected it".into()));
-    }
-    let verified = check
-        .confirm(cifer_auth::EIP1271_MAGIC_VALUE)
-        .map_err(|e| bad(format!("signature: {e}")))?;
-    Ok((verified.signer(), verified.digest()))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -37,68 +37,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use cifer_chain::ChainConfig;
-use cifer_chain::alloy::primitives::Address;
+use cifer_service::config::{ChainSection, anchor, override_rpc_urls, resolve_chains};
+pub use cifer_service::config::{ChainSettings, ConfigError, redact_url};
+pub use cifer_service::run::LogFormat;
 use serde::Deserialize;
 
 /// Prefix of every environment override.
 pub const ENV_PREFIX: &str = "CIFER_NODE_";
-
-/// Errors of loading the configuration. None of them prints a URL's credentials.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this schema.
-    #[error("invalid config file {}: {message}", path.display())]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong (from the TOML parser; values are not quoted back).
-        message: String,
-    },
-    /// An environment override does not parse.
-    #[error("environment variable {name}: {reason}")]
-    Env {
-        /// The variable.
-        name: String,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// A value is out of range or inconsistent.
-    #[error("invalid config: {0}")]
-    Invalid(String),
-    /// A `deployments/<id>.json` file could not be used.
-    #[error("chain {chain_id}: {source}")]
-    Deployment {
-        /// The chain.
-        chain_id: u64,
-        /// The cause.
-        #[source]
-        source: cifer_bindings::Error,
-    },
-}
-
-/// Log output format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// One JSON object per line.
-    #[default]
-    Json,
-    /// Human-readable single lines.
-    Compact,
-}
 
 /// Per-signer token bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
@@ -116,39 +62,6 @@ impl Default for RateLimit {
     }
 }
 
-/// One served chain, as written in the file.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawChain {
-    chain_id: u64,
-    #[serde(default)]
-    rpc_urls: Vec<String>,
-    deployment: Option<PathBuf>,
-    secrets_controller: Option<Address>,
-    cluster_registry: Option<Address>,
-    start_block: Option<u64>,
-    #[serde(default = "default_window")]
-    freshness_window: u64,
-    #[serde(default = "default_max_lag")]
-    max_lag_secs: u64,
-    #[serde(default = "default_poll")]
-    poll_interval_ms: u64,
-    #[serde(default = "default_rpc_timeout")]
-    rpc_timeout_ms: u64,
-}
-
-const fn default_window() -> u64 {
-    64
-}
-const fn default_max_lag() -> u64 {
-    60
-}
-const fn default_poll() -> u64 {
-    2000
-}
-const fn default_rpc_timeout() -> u64 {
-    5000
-}
 const fn default_max_body() -> usize {
     64 * 1024
 }
@@ -172,35 +85,7 @@ struct RawConfig {
     #[serde(default)]
     rate_limit: RateLimit,
     #[serde(default)]
-    chains: Vec<RawChain>,
-}
-
-/// A served chain, resolved.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ChainSettings {
-    /// What the chain view is started with.
-    pub view: ChainConfig,
-    /// Freshness window `W` in blocks: `head − W ≤ blockNumber ≤ head`.
-    pub freshness_window: u64,
-}
-
-impl core::fmt::Debug for ChainSettings {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ChainSettings")
-            .field("chain_id", &self.view.chain_id)
-            .field(
-                "rpc_urls",
-                &self.view.rpc_urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
-            )
-            .field("secrets_controller", &self.view.secrets_controller)
-            .field("cluster_registry", &self.view.cluster_registry)
-            .field("start_block", &self.view.start_block)
-            .field("max_lag", &self.view.max_lag)
-            .field("poll_interval", &self.view.poll_interval)
-            .field("rpc_timeout", &self.view.rpc_timeout)
-            .field("freshness_window", &self.freshness_window)
-            .finish()
-    }
+    chains: Vec<ChainSection>,
 }
 
 /// The node's configuration.
@@ -241,21 +126,6 @@ impl core::fmt::Debug for Config {
             .field("chains", &self.chains)
             .finish()
     }
-}
-
-/// A URL without credentials, path or query: `scheme://host:port` (for `sqlite:` URLs, the
-/// path is kept: it is not secret and operators need it).
-#[must_use]
-pub fn redact_url(url: &str) -> String {
-    if url.starts_with("sqlite:") {
-        return url.split('?').next().unwrap_or(url).to_owned();
-    }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "<redacted>".to_owned();
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    format!("{scheme}://{host}")
 }
 
 impl Config {
@@ -309,16 +179,10 @@ impl Config {
                 v.parse().map_err(parsed("MAX_BODY_BYTES", "expected a byte count"))?;
         }
         if let Some(v) = var("LOG_FORMAT") {
-            raw.log_format = match v.as_str() {
-                "json" => LogFormat::Json,
-                "compact" => LogFormat::Compact,
-                _ => {
-                    return Err(ConfigError::Env {
-                        name: format!("{ENV_PREFIX}LOG_FORMAT"),
-                        reason: "expected json or compact",
-                    });
-                }
-            };
+            raw.log_format = LogFormat::parse(&v).ok_or_else(|| ConfigError::Env {
+                name: format!("{ENV_PREFIX}LOG_FORMAT"),
+                reason: "expected json or compact",
+            })?;
         }
         if let Some(v) = var("RATE_LIMIT_BURST") {
             raw.rate_limit.burst =
@@ -328,16 +192,7 @@ impl Config {
             raw.rate_limit.per_second =
                 v.parse().map_err(parsed("RATE_LIMIT_PER_SECOND", "expected a number"))?;
         }
-        for chain in &mut raw.chains {
-            if let Some(v) = var(&format!("CHAIN_{}_RPC_URLS", chain.chain_id)) {
-                chain.rpc_urls = v
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect();
-            }
-        }
+        override_rpc_urls(&mut raw.chains, ENV_PREFIX, &env);
 
         if raw.node_id == 0 {
             return Err(ConfigError::Invalid("node_id must be a registered id (from 1)".into()));
@@ -353,16 +208,7 @@ impl Config {
                 "rate_limit.burst and rate_limit.per_second must be positive".into(),
             ));
         }
-        if raw.chains.is_empty() {
-            return Err(ConfigError::Invalid("no [[chains]] configured".into()));
-        }
-        let mut chains = Vec::with_capacity(raw.chains.len());
-        for c in raw.chains {
-            if chains.iter().any(|s: &ChainSettings| s.view.chain_id == c.chain_id) {
-                return Err(ConfigError::Invalid(format!("chain {} configured twice", c.chain_id)));
-            }
-            chains.push(resolve_chain(c, base)?);
-        }
+        let chains = resolve_chains(raw.chains, base)?;
         let database_url = raw
             .database_url
             .unwrap_or_else(|| format!("sqlite:{}", base.join("shard.db").display()));
@@ -380,74 +226,12 @@ impl Config {
     }
 }
 
-fn anchor(base: &Path, path: PathBuf) -> PathBuf {
-    if path.is_absolute() { path } else { base.join(path) }
-}
-
-fn resolve_chain(c: RawChain, base: &Path) -> Result<ChainSettings, ConfigError> {
-    let id = c.chain_id;
-    let invalid = |what: &str| ConfigError::Invalid(format!("chain {id}: {what}"));
-    let (controller, registry, start) =
-        match (&c.deployment, c.secrets_controller, c.cluster_registry) {
-            (Some(file), None, None) => {
-                let file = anchor(base, file.clone());
-                let text =
-                    std::fs::read_to_string(&file).map_err(|source| ConfigError::Deployment {
-                        chain_id: id,
-                        source: cifer_bindings::Error::Io {
-                            path: file.display().to_string(),
-                            source,
-                        },
-                    })?;
-                let d = cifer_bindings::Deployment::from_json(&text, &file.display().to_string())
-                    .map_err(|source| ConfigError::Deployment { chain_id: id, source })?;
-                if d.chain_id != id {
-                    return Err(ConfigError::Deployment {
-                        chain_id: id,
-                        source: cifer_bindings::Error::ChainMismatch {
-                            expected: id,
-                            found: d.chain_id,
-                        },
-                    });
-                }
-                (d.secrets_controller, d.cluster_registry, c.start_block.unwrap_or(d.block))
-            }
-            (None, Some(sc), Some(cr)) => (sc, cr, c.start_block.unwrap_or(0)),
-            _ => {
-                return Err(invalid(
-                    "give either `deployment` or both `secrets_controller` and `cluster_registry`",
-                ));
-            }
-        };
-    if controller.is_zero() || registry.is_zero() {
-        return Err(invalid("zero contract address"));
-    }
-    if c.rpc_urls.is_empty() {
-        return Err(invalid("no rpc_urls"));
-    }
-    if c.poll_interval_ms == 0 || c.rpc_timeout_ms == 0 || c.max_lag_secs == 0 {
-        return Err(invalid("poll_interval_ms, rpc_timeout_ms and max_lag_secs must be positive"));
-    }
-    Ok(ChainSettings {
-        view: ChainConfig {
-            chain_id: id,
-            rpc_urls: c.rpc_urls,
-            secrets_controller: controller,
-            cluster_registry: registry,
-            max_lag: Duration::from_secs(c.max_lag_secs),
-            poll_interval: Duration::from_millis(c.poll_interval_ms),
-            rpc_timeout: Duration::from_millis(c.rpc_timeout_ms),
-            start_block: start,
-        },
-        freshness_window: c.freshness_window,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
     use std::collections::HashMap;
+    use std::time::Duration;
 
     use super::*;
 
@@ -531,30 +315,5 @@ cluster_registry = "0x2222222222222222222222222222222222222222"
         assert!(matches!(parse(&both, &[]), Err(ConfigError::Invalid(_))));
         let twice = format!("{BASE}{}", &BASE[BASE.find("[[chains]]").unwrap()..]);
         assert!(matches!(parse(&twice, &[]), Err(ConfigError::Invalid(_))));
-    }
-
-    #[test]
-    fn deployment_file() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("d.json"),
-            r#"{"chainId":31337,"secretsController":"0x1111111111111111111111111111111111111111","clusterRegistry":"0x2222222222222222222222222222222222222222","block":42}"#,
-        )
-        .unwrap();
-        let text = "sealing_key = \"k\"\nidentity = \"i\"\nnode_id = 1\n[[chains]]\nchain_id = 31337\nrpc_urls = [\"http://a:1\"]\ndeployment = \"d.json\"\n";
-        let c = Config::from_toml(text, &dir.path().join("n.toml"), |_| None).unwrap();
-        assert_eq!(c.chains[0].view.start_block, 42);
-        let other = text.replace("chain_id = 31337", "chain_id = 1");
-        assert!(matches!(
-            Config::from_toml(&other, &dir.path().join("n.toml"), |_| None),
-            Err(ConfigError::Deployment { .. })
-        ));
-    }
-
-    #[test]
-    fn url_redaction() {
-        assert_eq!(redact_url("postgres://u:p@h:5432/db?sslmode=x"), "postgres://h:5432");
-        assert_eq!(redact_url("sqlite:/a/b.db?mode=rwc"), "sqlite:/a/b.db");
-        assert_eq!(redact_url("garbage-with-secret"), "<redacted>");
     }
 }

@@ -36,5 +36,5 @@ pub mod identity;
 pub mod metrics;
 pub mod ratelimit;
 pub mod server;
-pub mod store;
+pub use cifer_store as store;
 pub mod watcher;

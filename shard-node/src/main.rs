@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cifer_shard_node::config::{Config, LogFormat};
+use cifer_service::run::shutdown_signal;
+use cifer_shard_node::config::Config;
 use cifer_shard_node::store::SealingKey;
 use cifer_shard_node::{identity, server};
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 /// CIFER shard node: holds one fragment per secret and releases it only to a verified
 /// request.
@@ -84,12 +84,7 @@ fn serve(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Json => builder.json().with_current_span(false).init(),
-        LogFormat::Compact => builder.compact().with_ansi(false).init(),
-    }
+    cifer_service::run::init_tracing(config.log_format);
     tracing::info!(config = ?config, "starting");
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -104,30 +99,5 @@ fn serve(path: &std::path::Path) -> ExitCode {
             tracing::error!(error = %e, "node stopped with an error");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Resolves at SIGTERM or ctrl-c (SIGINT).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => tracing::info!("ctrl-c: shutting down"),
-        () = term => tracing::info!("SIGTERM: shutting down"),
     }
 }

@@ -13,7 +13,7 @@ use crate::config::{Config, redact_url};
 use crate::identity;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
-use crate::store::{SealingKey, Store};
+use cifer_store::{SealingKey, Store};
 
 /// Why the node could not start or stopped with an error. Holds no secret.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +21,7 @@ use crate::store::{SealingKey, Store};
 pub enum RunError {
     /// The sealing key or the store.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] cifer_store::StoreError),
     /// The identity file.
     #[error(transparent)]
     Identity(#[from] identity::IdentityError),

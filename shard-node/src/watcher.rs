@@ -13,7 +13,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::AppState;
-use crate::store::{AuditEntry, AuditKind};
+use cifer_store::{AuditEntry, AuditKind};
 
 /// Attempts at handling one event before it is given up (logged as an error).
 const ATTEMPTS: u32 = 5;
@@ -63,7 +63,7 @@ async fn shred(
     state: Arc<AppState>,
     chain_id: u64,
     secret_id: [u8; 32],
-) -> Result<(), crate::store::StoreError> {
+) -> Result<(), cifer_store::StoreError> {
     if state.store.delete_fragment(chain_id, secret_id).await? {
         state.metrics.shredded();
         tracing::info!(chain_id, secret_id = %hex::encode(secret_id), "fragment deleted (secret shredded)");

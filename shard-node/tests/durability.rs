@@ -6,12 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
-mod harness;
+use cifer_store::testing as harness;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use cifer_shard_node::store::{AuditEntry, AuditKind, PutOutcome, SealingKey, Store};
+use cifer_store::{AuditEntry, AuditKind, PutOutcome, SealingKey, Store};
 
 const DB_ENV: &str = "CIFER_KILL9_DB";
 const KEY_ENV: &str = "CIFER_KILL9_KEY";

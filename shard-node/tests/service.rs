@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, reason = "tests")]
 
-mod harness;
+use cifer_store::testing as harness;
 mod node;
 
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use alloy::primitives::U256;
 use alloy::providers::ext::AnvilApi;
 use cifer_bindings::test_utils::{CHAIN_ID, mined};
-use cifer_shard_node::store::{AuditKind, SealingKey, Store};
+use cifer_store::{AuditKind, SealingKey, Store};
 use node::{
     DEADLINE, Fixture, NodeProcess, Release, UserRequest, assert_refused, check_reply, code,
     delivery, free_port, metric, post,

@@ -57,7 +57,7 @@ impl Fixture {
         let identity = dir.path().join("node.identity");
         let sealing_key = dir.path().join("sealing.key");
         let ours = cifer_shard_node::identity::generate(&identity).unwrap();
-        cifer_shard_node::store::SealingKey::generate(&sealing_key).unwrap();
+        cifer_store::SealingKey::generate(&sealing_key).unwrap();
         let mut node_eks = Vec::new();
         for i in 0..5 {
             let ek = if i == OUR_INDEX {

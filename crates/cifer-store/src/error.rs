@@ -73,7 +73,7 @@ pub enum StoreError {
         fault: AuditFault,
     },
 
-    /// An audit code longer than [`MAX_AUDIT_CODE_LEN`](crate::store::MAX_AUDIT_CODE_LEN)
+    /// An audit code longer than [`MAX_AUDIT_CODE_LEN`](crate::MAX_AUDIT_CODE_LEN)
     /// bytes.
     #[error("audit code of {len} bytes is too long")]
     AuditCodeTooLong {

@@ -3,14 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
-mod harness;
+use cifer_store::testing as harness;
 
 use std::collections::HashSet;
 
-use cifer_shard_node::store::{AuditEntry, AuditFault, AuditKind, PutOutcome, StoreError, audit};
+use cifer_store::{AuditEntry, AuditFault, AuditKind, PutOutcome, StoreError, audit};
 use harness::{Db, Val, key, record, secret, sharing};
 
-both_backends! {
+cifer_store::both_backends! {
     round_trip,
     sealed_bytes_do_not_contain_the_fragment,
     write_once,
@@ -28,6 +28,7 @@ both_backends! {
     claim_and_audit_exactly_once,
     claim_and_audit_refused_claim_appends_nothing,
     claim_and_audit_group_outcomes_are_per_call,
+    rate_counters_are_shared_and_exact,
 }
 
 async fn bundle_signature_is_kept_and_compared(db: &Db) {
@@ -699,4 +700,32 @@ fn b(bytes: &[u8]) -> Val {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Two stores on one database (two replicas) share the counter: of 3 × 8 concurrent
+/// requests by one subject with a limit of 5 per window, exactly 5 are allowed; another
+/// subject has its own budget; pruning forgets old windows.
+async fn rate_counters_are_shared_and_exact(db: &Db) {
+    let a = db.open(&key()).await;
+    let b = db.open(&key()).await;
+    let window = 3_600_000; // one hour: the test cannot straddle two windows in practice
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move { store.count_request([7; 20], window, 5).await }));
+    }
+    let mut allowed = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 5);
+    assert!(a.count_request([8; 20], window, 5).await.unwrap(), "another subject");
+    assert!(!b.count_request([7; 20], window, 5).await.unwrap(), "still over the limit");
+    assert_eq!(a.prune_rate_counters(window).await.unwrap(), 0, "current windows are kept");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(a.count_request([9; 20], 1, 1).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(a.prune_rate_counters(2).await.unwrap() >= 1, "a 1 ms window from the past goes");
 }

@@ -3,12 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
-mod harness;
+use cifer_store::testing as harness;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use cifer_shard_node::store::{PutOutcome, SealingKey, Store, StoreError};
+use cifer_store::{PutOutcome, SealingKey, Store, StoreError};
 
 #[test]
 fn generate_creates_0600_and_never_overwrites() {

@@ -41,6 +41,10 @@ pub enum AuditKind {
     Store = 3,
     /// A fragment was deleted (shred).
     Delete = 4,
+    /// The black box derived a stream key (or plaintext, thin mode) for a requester.
+    Decrypt = 5,
+    /// The black box made a creation bundle for a new secret.
+    Create = 6,
 }
 
 impl AuditKind {
@@ -58,6 +62,8 @@ impl AuditKind {
             2 => Some(Self::Refusal),
             3 => Some(Self::Store),
             4 => Some(Self::Delete),
+            5 => Some(Self::Decrypt),
+            6 => Some(Self::Create),
             _ => None,
         }
     }

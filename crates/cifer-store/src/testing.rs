@@ -1,16 +1,23 @@
-//! Real databases for the store tests: an SQLite file in a temp dir, or a fresh
-//! PostgreSQL database per test (created through `CIFER_TEST_PG_URL`, default
+//! Real databases for tests (feature `test-utils`): an SQLite file in a temp dir, or a
+//! fresh PostgreSQL database per test (created through `CIFER_TEST_PG_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`, dropped afterwards even on failure).
 
-#![allow(dead_code, unreachable_pub, reason = "shared by several test binaries")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::missing_panics_doc,
+    unreachable_pub,
+    reason = "test support"
+)]
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::{FragmentRecord, SealingKey, Store};
 use cifer_core::fragment::split;
 use cifer_core::{Commitments, Fragment, Seed};
-use cifer_shard_node::store::{FragmentRecord, SealingKey, Store};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{ConnectOptions, Connection};
@@ -224,7 +231,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let db = $crate::harness::Db::sqlite();
+                    let db = $crate::testing::Db::sqlite();
                     super::$name(&db).await;
                 }
             )*
@@ -233,7 +240,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let Some(db) = $crate::harness::Db::postgres().await else { return };
+                    let Some(db) = $crate::testing::Db::postgres().await else { return };
                     super::$name(&db).await;
                 }
             )*

@@ -1,4 +1,9 @@
-//! Durable, sealed-at-rest storage of a shard node: fragments, replay keys, audit log.
+//! # cifer-store
+//!
+//! Durable storage of the CIFER services: a shard node's fragments, sealed at rest; the
+//! replay set, shared rate counters and hash-chained audit log that a shard node and the
+//! black box (whose replicas share one PostgreSQL database) both keep. The black box stores
+//! no fragment: its `fragments` table stays empty.
 //!
 //! # Backends
 //!
@@ -21,6 +26,7 @@
 //! | --- | --- | --- |
 //! | `fragments` | `(chain_id, secret_id)` | `ek_hash`, `fragment_index`, `commitments` (wire form) and their `commitments_hash`, `seal_format`, `nonce`, `sealed`, `stored_at_ms` |
 //! | `replays` | `replay_key` | `expires_at_block` |
+//! | `rate_counters` | `(subject, window_start)` | `count` ([`Store::count_request`]) |
 //! | `audit_log` | `seq` (1, 2, …) | `kind`, `chain_id`, `secret_id`, `actor`, `digest`, `code`, `at_ms`, `prev_hash`, `hash`; triggers refuse `UPDATE`/`DELETE` |
 //!
 //! Integers are stored as signed 64-bit: a chain id or block number above `2^63 - 1` is
@@ -82,8 +88,8 @@
 macro_rules! dispatch {
     ($backend:expr, $pool:ident => $body:expr) => {
         match $backend {
-            $crate::store::backend::Backend::Sqlite($pool) => $body,
-            $crate::store::backend::Backend::Postgres($pool) => $body,
+            $crate::backend::Backend::Sqlite($pool) => $body,
+            $crate::backend::Backend::Postgres($pool) => $body,
         }
     };
 }
@@ -92,8 +98,11 @@ pub mod audit;
 mod backend;
 mod error;
 mod fragments;
+mod ratelimit;
 mod replay;
 pub mod seal;
+#[cfg(feature = "test-utils")]
+pub mod testing;
 
 use std::path::Path;
 use std::sync::Arc;
