@@ -67,6 +67,8 @@ impl GatherError {
 pub struct Gathered {
     /// Exactly `t` valid fragments, in arrival order.
     pub fragments: Vec<Fragment>,
+    /// The commitments they verified against.
+    pub commitments: Commitments,
     /// Nodes that answered with something invalid (reported even on success).
     pub liars: Vec<(NodeId, NodeFailure)>,
     /// Nodes that failed or had not answered when `t` valid fragments were in.
@@ -92,8 +94,34 @@ where
     F: Fn(NodeId) -> Fut,
     Fut: Future<Output = Result<Released, String>>,
 {
-    let needed = usize::from(commitments.threshold());
     let expected = commitments.to_bytes();
+    gather_authenticated(nodes, commitments.threshold(), deadline, fetch, |r| {
+        r.commitments.to_bytes() == expected
+    })
+    .await
+}
+
+/// [`gather`] when the commitments are not known in advance: each answer carries the
+/// commitments its node holds and the creating black box's signature over them, and the
+/// first answer for which `authenticate` holds (see [`authenticate_commitments`]) fixes
+/// the reference. An answer that does not authenticate, or whose commitments differ from
+/// the reference, is a lie; so is a fragment for another slot or one that does not verify.
+///
+/// # Errors
+/// As [`gather`].
+pub async fn gather_authenticated<F, Fut, A>(
+    nodes: &[NodeId],
+    threshold: u8,
+    deadline: Duration,
+    fetch: F,
+    authenticate: A,
+) -> Result<Gathered, GatherError>
+where
+    F: Fn(NodeId) -> Fut,
+    Fut: Future<Output = Result<Released, String>>,
+    A: Fn(&Released) -> bool,
+{
+    let needed = usize::from(threshold);
     let mut pending: FuturesUnordered<_> = nodes
         .iter()
         .enumerate()
@@ -103,6 +131,7 @@ where
         })
         .collect();
     let mut answered = vec![false; nodes.len()];
+    let mut reference: Option<(Commitments, Vec<u8>)> = None;
     let mut fragments = Vec::with_capacity(needed);
     let mut liars = Vec::new();
     let mut unavailable = Vec::new();
@@ -116,12 +145,28 @@ where
         let Some((i, node, answer)) = next else { break };
         answered[i] = true;
         let slot = u8::try_from(i + 1).unwrap_or(u8::MAX);
-        match answer {
-            Err(reason) => unavailable.push((node, NodeFailure::Unavailable(reason))),
-            Ok(released) => match check(&released, &expected, commitments, slot) {
-                Ok(()) => fragments.push(released.fragment),
-                Err(why) => liars.push((node, NodeFailure::Invalid(why))),
-            },
+        let released = match answer {
+            Err(reason) => {
+                unavailable.push((node, NodeFailure::Unavailable(reason)));
+                continue;
+            }
+            Ok(released) => released,
+        };
+        let verdict = match &reference {
+            Some((commitments, bytes)) => check(&released, bytes, commitments, slot),
+            None if authenticate(&released) => {
+                let bytes = released.commitments.to_bytes();
+                let verdict = check(&released, &bytes, &released.commitments, slot);
+                if verdict.is_ok() {
+                    reference = Some((released.commitments.clone(), bytes));
+                }
+                verdict
+            }
+            None => Err("commitments are not signed by a trusted black box".into()),
+        };
+        match verdict {
+            Ok(()) => fragments.push(released.fragment),
+            Err(why) => liars.push((node, NodeFailure::Invalid(why))),
         }
     }
     for (i, &node) in nodes.iter().enumerate() {
@@ -129,15 +174,17 @@ where
             unavailable.push((node, NodeFailure::Unavailable("no answer in time".into())));
         }
     }
-    if fragments.len() < needed {
-        return Err(GatherError::NotEnough {
+    match reference {
+        Some((commitments, _)) if fragments.len() >= needed => {
+            Ok(Gathered { fragments, commitments, liars, unavailable })
+        }
+        _ => Err(GatherError::NotEnough {
             needed,
             valid: fragments.len(),
             liars: liars.iter().map(|(n, _)| *n).collect(),
             unavailable: unavailable.iter().map(|(n, _)| *n).collect(),
-        });
+        }),
     }
-    Ok(Gathered { fragments, liars, unavailable })
 }
 
 fn check(

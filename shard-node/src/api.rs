@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | `POST /v1/fragments` | accept this node's fragment of a creation bundle (write-once) |
 //! | `POST /v1/release` | the eight release checks of `docs/services.md`, then the fragment sealed to the black box's per-request key |
+//! | `GET /v1/identity` | this node's id and ML-KEM-768 transport key (the black box checks it against the registry before sealing a fragment to it) |
 //! | `GET /health` | store round trip and every chain view's health (503 unless all are fine) |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /openapi.json` | the OpenAPI 3 description (`shard-node/openapi.json`) |
@@ -86,6 +87,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/v1/fragments", post(deliver))
         .route("/v1/release", post(release))
+        .route("/v1/identity", get(identity))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -693,6 +695,16 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         state.metrics.render(&gauges, fragments),
     )
         .into_response()
+}
+
+async fn identity(State(state): State<Arc<AppState>>) -> Response {
+    let ek = state.seed.encapsulation_key();
+    Json(serde_json::json!({
+        "nodeId": state.node_id,
+        "encapsulationKey": wire::hex0x(ek.as_bytes()),
+        "publicKeyHash": wire::hex0x(&state.ek_hash),
+    }))
+    .into_response()
 }
 
 async fn openapi() -> Response {

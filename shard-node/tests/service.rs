@@ -15,8 +15,8 @@ use alloy::providers::ext::AnvilApi;
 use cifer_bindings::test_utils::{CHAIN_ID, mined};
 use cifer_store::{AuditKind, SealingKey, Store};
 use node::{
-    DEADLINE, Fixture, NodeProcess, Release, UserRequest, assert_refused, check_reply, code,
-    delivery, free_port, metric, post,
+    DEADLINE, Fixture, NodeProcess, OUR_INDEX, Release, UserRequest, assert_refused, check_reply,
+    code, delivery, free_port, hx, metric, post,
 };
 use serde_json::json;
 
@@ -466,6 +466,14 @@ async fn refusals() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/v1/release"]["post"].is_object());
     assert!(doc["paths"]["/v1/fragments"]["post"].is_object());
+    assert!(doc["paths"]["/v1/identity"]["get"].is_object());
+
+    // The identity it serves is the key registered for it.
+    let id: serde_json::Value =
+        http.get(node.url("/v1/identity")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(id["nodeId"], f.chain.node_ids[OUR_INDEX]);
+    assert_eq!(id["encapsulationKey"], hx(f.node_eks[OUR_INDEX].as_bytes()));
+    assert_eq!(id["publicKeyHash"], hx(&f.node_eks[OUR_INDEX].keccak256()));
 
     // Shred: the fragment is deleted by the event, and releases are refused.
     mined(f.chain.controller.shred(secret_id).from(owner).send().await).await;

@@ -1,6 +1,6 @@
 //! The contracts' events the services act on, decoded with the bindings' event types.
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::rpc::types::Log;
 use alloy::sol_types::SolEventInterface;
 use cifer_bindings::ClusterRegistry::ClusterRegistryEvents;
@@ -39,6 +39,8 @@ pub enum ChainEventKind {
         suite: u8,
         /// `keccak256` of its public key.
         public_key_hash: B256,
+        /// The public key itself (suite 0x01: the 1,184-byte ML-KEM-768 encapsulation key).
+        public_key: Bytes,
     },
     /// `SecretsController.DelegateAdded`.
     DelegateAdded {
@@ -190,6 +192,7 @@ fn controller_kind(ev: SecretsControllerEvents) -> Option<ChainEventKind> {
             cluster_id: e.clusterId,
             suite: e.suite,
             public_key_hash: e.publicKeyHash,
+            public_key: e.publicKey,
         },
         E::DelegateAdded(e) => ChainEventKind::DelegateAdded {
             secret_id: e.secretId,

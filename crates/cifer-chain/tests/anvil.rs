@@ -213,6 +213,7 @@ async fn events_arrive_in_block_order() {
             cluster_id: CLUSTER_ID,
             suite: suite::ML_KEM_768,
             public_key_hash: keccak256(&key),
+            public_key: key.clone(),
         },
         ChainEventKind::DelegateAdded { secret_id: id, delegate, expires_at: 0 },
         ChainEventKind::DelegateRevoked { secret_id: id, delegate },
@@ -232,6 +233,11 @@ async fn events_arrive_in_block_order() {
             b"events-2",
             cifer_bindings::test_utils::EK_LEN,
         )),
+        public_key: cifer_bindings::test_utils::test_bytes(
+            b"events-2",
+            cifer_bindings::test_utils::EK_LEN,
+        )
+        .into(),
     });
     let (n1, n2) = (chain.node_ids[0], chain.node_ids[1]);
     expected.extend([

@@ -311,11 +311,7 @@ pub fn open_release(
     chain_id: u64,
     secret_id: &[u8; 32],
 ) -> Result<Released> {
-    let prefix = envelope::read_prefix(&mut &reply[..])?;
-    if prefix.header().chain_id != chain_id || &prefix.header().secret_id != secret_id {
-        return Err(Error::Malformed("release reply for another secret"));
-    }
-    let plain = Zeroizing::new(envelope::open(response_seed, reply)?);
+    let plain = open_reply(reply, response_seed, chain_id, secret_id)?;
     if plain.len() < 1 + FRAGMENT_LEN + 65 || plain[0] != RELEASE_FORMAT {
         return Err(Error::Malformed("release reply"));
     }
@@ -324,4 +320,104 @@ pub fn open_release(
     bundle_signature.copy_from_slice(&plain[1 + FRAGMENT_LEN..1 + FRAGMENT_LEN + 65]);
     let commitments = Commitments::from_bytes(&plain[1 + FRAGMENT_LEN + 65..])?;
     Ok(Released { fragment, commitments, bundle_signature })
+}
+
+/// Format byte of a key reply (a stream key for the requester).
+pub const KEY_REPLY_FORMAT: u8 = 0x02;
+/// Format byte of a thin-mode reply (plaintext for the requester).
+pub const PLAINTEXT_REPLY_FORMAT: u8 = 0x03;
+
+/// The black box's answer to a decryption request: `0x02 || stream key (§2.1)` sealed to
+/// the requester's ephemeral `response_key` (`ek_r`), header `(chain_id, secret_id)`.
+/// Neither a relay nor a TLS terminator can read it.
+///
+/// # Errors
+/// [`Error::Core`].
+pub fn seal_key_reply(
+    chain_id: u64,
+    secret_id: [u8; 32],
+    key: &cifer_core::StreamKey,
+    response_key: &EncapsulationKey,
+) -> Result<Vec<u8>> {
+    let mut plain = Zeroizing::new(Vec::with_capacity(1 + cifer_core::schedule::STREAM_KEY_LEN));
+    plain.push(KEY_REPLY_FORMAT);
+    plain.extend_from_slice(&key.to_bytes()[..]);
+    seal_reply(chain_id, secret_id, &plain, response_key)
+}
+
+/// Opens [`seal_key_reply`]'s output with the requester's response seed.
+///
+/// # Errors
+/// [`Error::Core`] if it does not open, [`Error::Malformed`] if it is for another secret
+/// or not a key reply.
+pub fn open_key_reply(
+    reply: &[u8],
+    response_seed: &Seed,
+    chain_id: u64,
+    secret_id: &[u8; 32],
+) -> Result<cifer_core::StreamKey> {
+    let plain = open_reply(reply, response_seed, chain_id, secret_id)?;
+    let key: &[u8; cifer_core::schedule::STREAM_KEY_LEN] = plain
+        .get(1..)
+        .filter(|_| plain[0] == KEY_REPLY_FORMAT)
+        .and_then(|k| k.try_into().ok())
+        .ok_or(Error::Malformed("key reply"))?;
+    Ok(cifer_core::StreamKey::from_bytes(key))
+}
+
+/// Thin mode: `0x03 || plaintext` sealed to `response_key`, header `(chain_id, secret_id)`.
+///
+/// # Errors
+/// [`Error::Core`].
+pub fn seal_plaintext_reply(
+    chain_id: u64,
+    secret_id: [u8; 32],
+    plaintext: &[u8],
+    response_key: &EncapsulationKey,
+) -> Result<Vec<u8>> {
+    let mut plain = Zeroizing::new(Vec::with_capacity(1 + plaintext.len()));
+    plain.push(PLAINTEXT_REPLY_FORMAT);
+    plain.extend_from_slice(plaintext);
+    seal_reply(chain_id, secret_id, &plain, response_key)
+}
+
+/// Opens [`seal_plaintext_reply`]'s output.
+///
+/// # Errors
+/// As [`open_key_reply`].
+pub fn open_plaintext_reply(
+    reply: &[u8],
+    response_seed: &Seed,
+    chain_id: u64,
+    secret_id: &[u8; 32],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let plain = open_reply(reply, response_seed, chain_id, secret_id)?;
+    if plain.first() != Some(&PLAINTEXT_REPLY_FORMAT) {
+        return Err(Error::Malformed("plaintext reply"));
+    }
+    Ok(Zeroizing::new(plain[1..].to_vec()))
+}
+
+fn seal_reply(
+    chain_id: u64,
+    secret_id: [u8; 32],
+    plain: &[u8],
+    response_key: &EncapsulationKey,
+) -> Result<Vec<u8>> {
+    let header =
+        Header::new(Suite::MlKem768, cifer_core::header::MIN_CHUNK_LOG2, chain_id, secret_id)?;
+    Ok(envelope::seal(response_key, header, plain)?)
+}
+
+fn open_reply(
+    reply: &[u8],
+    response_seed: &Seed,
+    chain_id: u64,
+    secret_id: &[u8; 32],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let prefix = envelope::read_prefix(&mut &reply[..])?;
+    if prefix.header().chain_id != chain_id || &prefix.header().secret_id != secret_id {
+        return Err(Error::Malformed("reply for another secret"));
+    }
+    Ok(Zeroizing::new(envelope::open(response_seed, reply)?))
 }

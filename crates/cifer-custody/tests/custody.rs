@@ -142,3 +142,35 @@ fn signatures_are_low_s_and_recover() {
     assert_ne!(d1, release_key_digest(2, &[0u8; 32], &[1u8; 32], b"key"));
     assert_ne!(d1, release_key_digest(1, &[0u8; 32], &[1u8; 32], b"kez"));
 }
+
+#[test]
+fn key_and_plaintext_replies_open_only_for_the_requester_and_secret() {
+    let requester = Seed::generate_os().unwrap();
+    let other = Seed::generate_os().unwrap();
+    let ek = requester.encapsulation_key();
+    let secret = [7u8; 32];
+    // A stream key from a real envelope, so the reply carries something meaningful.
+    let data_key = Seed::generate_os().unwrap();
+    let header = cifer_core::Header::new(cifer_core::Suite::MlKem768, 16, 31337, secret).unwrap();
+    let sealed =
+        cifer_core::envelope::seal(&data_key.encapsulation_key(), header, b"hello").unwrap();
+    let prefix = cifer_core::envelope::read_prefix(&mut &sealed[..]).unwrap();
+    let key = data_key.stream_key(&prefix).unwrap();
+
+    let reply = cifer_custody::seal_key_reply(31337, secret, &key, &ek).unwrap();
+    let opened = cifer_custody::open_key_reply(&reply, &requester, 31337, &secret).unwrap();
+    assert_eq!(*opened.to_bytes(), *key.to_bytes());
+    let body = &sealed[prefix.as_bytes().len()..];
+    assert_eq!(cifer_core::envelope::open_body(&opened, &prefix, body).unwrap(), b"hello");
+    assert!(cifer_custody::open_key_reply(&reply, &other, 31337, &secret).is_err());
+    assert!(cifer_custody::open_key_reply(&reply, &requester, 1, &secret).is_err());
+    assert!(cifer_custody::open_key_reply(&reply, &requester, 31337, &[8; 32]).is_err());
+    // A plaintext reply is not a key reply, and the other way round.
+    let thin = cifer_custody::seal_plaintext_reply(31337, secret, b"pt", &ek).unwrap();
+    assert_eq!(
+        &cifer_custody::open_plaintext_reply(&thin, &requester, 31337, &secret).unwrap()[..],
+        b"pt"
+    );
+    assert!(cifer_custody::open_key_reply(&thin, &requester, 31337, &secret).is_err());
+    assert!(cifer_custody::open_plaintext_reply(&reply, &requester, 31337, &secret).is_err());
+}

@@ -9,12 +9,14 @@
 //! - [`verify`]: the user-signature check of §4.3 step 1 against a chain view (low-s ECDSA,
 //!   or EIP-1271 at the pinned head for contract wallets);
 //! - [`config`]: the `[[chains]]` TOML section, URL redaction and the config error type;
+//! - [`keyfile`]: one-line private key files, 0600, never overwritten;
 //! - [`run`]: logging set-up and the SIGTERM / ctrl-c shutdown signal.
 //!
 //! **Invariant:** nothing here decides to release anything; it parses and verifies, and
 //! every failure is typed so the caller can deny with a stable code.
 
 pub mod config;
+pub mod keyfile;
 pub mod run;
 pub mod verify;
 pub mod wire;

@@ -1,0 +1,112 @@
+//! Talking to shard nodes over HTTP: their identity (checked against the registry before
+//! anything is sealed to it), fragment delivery and release.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use cifer_core::EncapsulationKey;
+use serde_json::Value;
+
+/// A shard node as the registry names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRef {
+    /// Its id.
+    pub id: u32,
+    /// Its registered HTTP endpoint.
+    pub endpoint: String,
+    /// The registered `keccak256` of its transport key.
+    pub key_hash: [u8; 32],
+}
+
+/// The HTTP client of the black box, with the node keys it has checked.
+pub struct Nodes {
+    client: reqwest::Client,
+    keys: Mutex<HashMap<(u32, [u8; 32]), EncapsulationKey>>,
+}
+
+impl core::fmt::Debug for Nodes {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Nodes").finish_non_exhaustive()
+    }
+}
+
+fn url(endpoint: &str, path: &str) -> Result<String, String> {
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err("registered endpoint is not an http(s) URL".into());
+    }
+    Ok(format!("{}{path}", endpoint.trim_end_matches('/')))
+}
+
+impl Nodes {
+    /// A client whose every call times out after `timeout`.
+    ///
+    /// # Errors
+    /// If the HTTP client cannot be built.
+    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_max_idle_per_host(64)
+            .build()?;
+        Ok(Self { client, keys: Mutex::new(HashMap::new()) })
+    }
+
+    /// The node's transport key, fetched from `GET /v1/identity` once and kept only if it
+    /// hashes to the registered `key_hash` and the node says it is `id`.
+    ///
+    /// # Errors
+    /// A reason naming what failed (no secret involved).
+    pub async fn key(&self, node: &NodeRef) -> Result<EncapsulationKey, String> {
+        let slot = (node.id, node.key_hash);
+        if let Some(k) = self.lock().get(&slot) {
+            return Ok(k.clone());
+        }
+        let body: Value = self
+            .client
+            .get(url(&node.endpoint, "/v1/identity")?)
+            .send()
+            .await
+            .map_err(|e| format!("identity: {}", e.without_url()))?
+            .json()
+            .await
+            .map_err(|e| format!("identity: {}", e.without_url()))?;
+        if body["nodeId"].as_u64() != Some(u64::from(node.id)) {
+            return Err("identity: the node reports another node id".into());
+        }
+        let bytes = body["encapsulationKey"]
+            .as_str()
+            .and_then(|s| hex::decode(s.trim_start_matches("0x")).ok())
+            .ok_or("identity: no encapsulationKey")?;
+        let key = EncapsulationKey::from_bytes_checked(&bytes, &node.key_hash)
+            .map_err(|_| "identity: the served key is not the registered one".to_owned())?;
+        self.lock().insert(slot, key.clone());
+        Ok(key)
+    }
+
+    /// `POST {endpoint}{path}` with `body`; the status and the JSON answer.
+    ///
+    /// # Errors
+    /// A reason for transport failures.
+    pub async fn post(
+        &self,
+        endpoint: &str,
+        path: &str,
+        body: &Value,
+    ) -> Result<(u16, Value), String> {
+        let response = self
+            .client
+            .post(url(endpoint, path)?)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        let status = response.status().as_u16();
+        let value = response.json().await.map_err(|e| e.without_url().to_string())?;
+        Ok((status, value))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(u32, [u8; 32]), EncapsulationKey>> {
+        self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
