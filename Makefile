@@ -5,7 +5,7 @@ CARGO ?= cargo
 # One package set and feature set everywhere, so the shared target dir is reused.
 CARGO_FLAGS := --workspace --all-features --locked
 
-.PHONY: setup run test test-rust test-interop test-contracts invariants pr fmt-check clippy bench bench-node fuzz
+.PHONY: setup run run-local devnet-up devnet-down test test-rust test-interop test-contracts invariants pr fmt-check clippy bench bench-node fuzz
 
 setup: node_modules/.installed .venv-ok
 
@@ -18,9 +18,20 @@ node_modules/.installed: package.json package-lock.json
 	  || pip install --quiet -r tests/interop/requirements.txt
 	touch $@
 
+# The devnet round trip (anvil, contracts, five shard nodes, the black box, the CLI).
 run: setup
+	bash scripts/devnet.sh demo
+
+# The local, key-file round trip of the `cifer` CLI (no chain).
+run-local: setup
 	$(CARGO) build --release --locked -p cifer-cli
 	bash scripts/roundtrip.sh
+
+devnet-up: setup
+	bash scripts/devnet.sh up
+
+devnet-down:
+	bash scripts/devnet.sh down
 
 test: setup test-rust test-interop test-contracts invariants
 

@@ -11,10 +11,13 @@ Exit status:
   2  usage error
   3  a file or stream could not be opened, read or written
   4  malformed or unsupported envelope, identity or recipient file
-  5  decryption failed (wrong identity, corrupted or tampered envelope)";
+  5  decryption failed (wrong identity, corrupted or tampered envelope)
+  6  refused by the deployment (not authorized, replayed, rate limited, shredded, ...)
+  7  the deployment is unavailable (chain, black box or too few shard nodes)
+  8  a transaction failed or reverted";
 
-/// Encrypt and decrypt CIFER protocol v1 envelopes (suite 0x01, ML-KEM-768) with local
-/// key files.
+/// Encrypt and decrypt CIFER protocol v1 envelopes (suite 0x01, ML-KEM-768), with local
+/// key files or against a deployment (secrets on chain, keys split across shard nodes).
 #[derive(Debug, Parser)]
 #[command(name = "cifer", version, after_help = AFTER_HELP)]
 pub(crate) struct Cli {
@@ -38,6 +41,142 @@ pub(crate) enum Command {
     Decrypt(DecryptArgs),
     /// Print an envelope's header fields without decrypting.
     Inspect(InspectArgs),
+    /// Create and manage secrets on a deployment.
+    Secret(SecretArgs),
+    /// Show the black box's audit log and check its hash chain.
+    Audit(AuditArgs),
+    /// Chain head, cluster members, and which services answer.
+    Status(StatusArgs),
+}
+
+/// Where the deployment is and which wallet signs (cast-like options).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Deployment {
+    /// Endpoints file (written by `scripts/devnet.sh up`).
+    #[arg(
+        global = true,
+        long,
+        env = "CIFER_ENDPOINTS",
+        default_value = ".devnet/endpoints.json",
+        value_name = "FILE"
+    )]
+    pub(crate) endpoints: PathBuf,
+    /// Wallet: a 0x-hex private key.
+    #[arg(
+        global = true,
+        long,
+        env = "CIFER_PRIVATE_KEY",
+        hide_env_values = true,
+        value_name = "HEX"
+    )]
+    pub(crate) private_key: Option<String>,
+    /// Wallet: an Ethereum keystore file (JSON V3).
+    #[arg(global = true, long, env = "CIFER_KEYSTORE", value_name = "FILE")]
+    pub(crate) keystore: Option<PathBuf>,
+    /// Keystore password.
+    #[arg(global = true, long, env = "CIFER_PASSWORD", hide_env_values = true)]
+    pub(crate) password: Option<String>,
+    /// File holding the keystore password.
+    #[arg(global = true, long, env = "CIFER_PASSWORD_FILE", value_name = "FILE")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// Wallet: a BIP-39 mnemonic phrase.
+    #[arg(
+        global = true,
+        long,
+        env = "CIFER_MNEMONIC",
+        hide_env_values = true,
+        value_name = "PHRASE"
+    )]
+    pub(crate) mnemonic: Option<String>,
+    /// Derivation index for --mnemonic (m/44'/60'/0'/0/INDEX).
+    #[arg(global = true, long, default_value_t = 0, value_name = "INDEX")]
+    pub(crate) mnemonic_index: u32,
+    /// Print JSON for scripts.
+    #[arg(global = true, long)]
+    pub(crate) json: bool,
+}
+
+/// `cifer secret`.
+#[derive(Debug, Args)]
+pub(crate) struct SecretArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) action: SecretAction,
+    #[command(flatten)]
+    pub(crate) deployment: Deployment,
+}
+
+/// `cifer secret ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SecretAction {
+    /// Create a secret (the wallet becomes its owner) and print its id.
+    Create {
+        /// Cluster (default: the endpoints file's).
+        #[arg(long)]
+        cluster: Option<u32>,
+    },
+    /// Show a secret's on-chain record.
+    Show {
+        /// Secret id.
+        id: String,
+    },
+    /// Let ADDRESS decrypt (owner only).
+    Delegate {
+        /// Secret id.
+        id: String,
+        /// The delegate.
+        address: String,
+        /// Unix time from which the delegation is void (0 = never).
+        #[arg(long, default_value_t = 0)]
+        expires_at: u64,
+    },
+    /// Stop ADDRESS from decrypting, from the next block on (owner only).
+    Revoke {
+        /// Secret id.
+        id: String,
+        /// The delegate.
+        address: String,
+    },
+    /// Propose ADDRESS as the new owner (it must `accept`).
+    Transfer {
+        /// Secret id.
+        id: String,
+        /// The proposed owner.
+        address: String,
+    },
+    /// Accept a proposed transfer (as the proposed owner).
+    Accept {
+        /// Secret id.
+        id: String,
+    },
+    /// Destroy the secret for good: nobody can decrypt it any more (owner only).
+    Shred {
+        /// Secret id.
+        id: String,
+    },
+}
+
+/// `cifer audit`.
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Show entries after this sequence number.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) after: u64,
+    /// At most this many entries.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: u32,
+    #[command(flatten)]
+    pub(crate) deployment: Deployment,
+}
+
+/// `cifer status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Cluster (default: the endpoints file's).
+    #[arg(long)]
+    pub(crate) cluster: Option<u32>,
+    #[command(flatten)]
+    pub(crate) deployment: Deployment,
 }
 
 const DECRYPT_LONG_ABOUT: &str = "\
@@ -80,9 +219,10 @@ pub(crate) struct RecipientArgs {
 /// `cifer encrypt`.
 #[derive(Debug, Args)]
 pub(crate) struct EncryptArgs {
-    /// Recipient file, or a literal `CIFER-MLKEM768-EK-1:...` line.
+    /// Recipient file, or a literal `CIFER-MLKEM768-EK-1:...` line. Without it, the key
+    /// of `--secret-id` is fetched from the deployment and checked against the chain.
     #[arg(short, long, value_name = "RECIPIENT")]
-    pub(crate) recipient: String,
+    pub(crate) recipient: Option<String>,
     /// Output file (default: standard output).
     #[arg(short, long, value_name = "OUT")]
     pub(crate) output: Option<PathBuf>,
@@ -97,19 +237,28 @@ pub(crate) struct EncryptArgs {
     pub(crate) chunk_log2: u8,
     /// Input file (default: standard input; `-` for standard input).
     pub(crate) input: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) deployment: Deployment,
 }
 
 /// `cifer decrypt`.
 #[derive(Debug, Args)]
 pub(crate) struct DecryptArgs {
     /// The identity file (`-` for standard input when the envelope comes from a file).
+    /// Without it, the envelope's key is requested from the deployment with a request
+    /// signed by the wallet, and the data is decrypted here.
     #[arg(short, long, value_name = "IDENTITY_FILE")]
-    pub(crate) identity: PathBuf,
+    pub(crate) identity: Option<PathBuf>,
+    /// Sign the EIP-191 seed payload instead of the EIP-712 request (deployment mode).
+    #[arg(long)]
+    pub(crate) seed_payload: bool,
     /// Output file (default: standard output).
     #[arg(short, long, value_name = "OUT")]
     pub(crate) output: Option<PathBuf>,
     /// Input file (default: standard input; `-` for standard input).
     pub(crate) input: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) deployment: Deployment,
 }
 
 /// `cifer inspect`.

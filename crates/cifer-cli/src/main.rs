@@ -11,6 +11,16 @@
 //! cifer decrypt -i me.key -o file file.cifr
 //! ```
 //!
+//! Against a deployment (`scripts/devnet.sh up` writes `.devnet/endpoints.json`):
+//!
+//! ```text
+//! cifer secret create --private-key $KEY            # prints the new secret id
+//! cifer encrypt --secret-id 1 -o file.cifr file     # key fetched and checked on chain
+//! cifer decrypt --private-key $KEY -o file file.cifr
+//! cifer secret delegate 1 0xabc… --private-key $KEY
+//! cifer audit
+//! ```
+//!
 //! All cryptography is `cifer-core`'s; this crate only moves bytes and reports errors.
 //! Errors are one line, `cifer: error: <message>`, on standard error, with exit codes
 //! 1 (generic), 2 (usage), 3 (I/O), 4 (malformed envelope or key file) and 5 (decryption
@@ -25,6 +35,7 @@
 //! Large file inputs (over 64 MiB) show a progress bar on standard error when it is a
 //! terminal.
 
+mod chain;
 mod cli;
 mod fail;
 mod files;
@@ -82,6 +93,9 @@ fn run(command: Command) -> Result<()> {
         Command::Encrypt(args) => encrypt(&args),
         Command::Decrypt(args) => decrypt(&args),
         Command::Inspect(args) => inspect(&args),
+        Command::Secret(args) => chain::secret(&args),
+        Command::Audit(args) => chain::audit(&args),
+        Command::Status(args) => chain::status(&args),
     }
 }
 
@@ -155,7 +169,10 @@ fn load_recipient(arg: &str) -> Result<EncapsulationKey> {
 }
 
 fn encrypt(args: &EncryptArgs) -> Result<()> {
-    let recipient = load_recipient(&args.recipient)?;
+    let Some(recipient) = &args.recipient else {
+        return chain::encrypt(args);
+    };
+    let recipient = load_recipient(recipient)?;
     let header = Header::new(Suite::MlKem768, args.chunk_log2, args.chain_id, args.secret_id)
         .map_err(|e| Failure::core("header", &e))?;
     if is_std(args.output.as_deref()) && io::stdout().is_terminal() {
@@ -172,13 +189,16 @@ fn encrypt(args: &EncryptArgs) -> Result<()> {
 }
 
 fn decrypt(args: &DecryptArgs) -> Result<()> {
-    if args.identity.as_os_str() == "-" && is_std(args.input.as_deref()) {
+    let Some(identity) = &args.identity else {
+        return chain::decrypt(args);
+    };
+    if identity.as_os_str() == "-" && is_std(args.input.as_deref()) {
         return Err(Failure::new(
             EXIT_USAGE,
             "the identity and the envelope cannot both come from standard input",
         ));
     }
-    let seed = load_identity(&args.identity)?;
+    let seed = load_identity(identity)?;
     let mut input = Input::open(args.input.as_deref())?;
     let mut output = Output::create(args.output.as_deref())?;
     let to_stdout = output.is_stdout();
