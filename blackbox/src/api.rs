@@ -764,7 +764,16 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
         let (body, seed) = (&body, &response_seed);
         async move {
             let node = node.ok_or("not in the cluster")?;
-            let (status, reply) = state.nodes.post(&node.endpoint, "/v1/release", body).await?;
+            // A node whose view trails ours answers `future` (nothing claimed): ask again
+            // until the gather deadline cuts it off.
+            let (status, reply) = loop {
+                let (status, reply) = state.nodes.post(&node.endpoint, "/v1/release", body).await?;
+                if status == 422 && reply["error"]["code"] == "future" {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                break (status, reply);
+            };
             if status != 200 {
                 return Err(format!("refused: {}", reply["error"]["code"].as_str().unwrap_or("?")));
             }
@@ -821,7 +830,10 @@ fn gather_error(state: &AppState, e: &GatherError) -> ApiError {
         GatherError::NotEnough { liars, unavailable, .. } => {
             state.metrics.node_failures(liars, unavailable);
             tracing::warn!(?liars, ?unavailable, "not enough valid fragments");
-            let mut err = ApiError::new(ErrorCode::NotEnoughFragments, e.to_string());
+            // With liars among the answers, the failure is one of integrity, and says who.
+            let code =
+                if liars.is_empty() { ErrorCode::NotEnoughFragments } else { ErrorCode::Integrity };
+            let mut err = ApiError::new(code, e.to_string());
             err.nodes = Some(json!({ "liars": liars, "unavailable": unavailable }));
             err
         }

@@ -45,8 +45,9 @@ pub enum ErrorCode {
     /// Fewer than the threshold of nodes gave a valid fragment in time; the message names
     /// the nodes that lied and those that did not answer.
     NotEnoughFragments,
-    /// The fragments combined to a key other than the registered one, or the commitments
-    /// are not authentic: never a wrong key, always this error.
+    /// Too few valid fragments because some node(s) lied (named in `nodes.liars`), the
+    /// fragments combined to a key other than the registered one, or the commitments are
+    /// not authentic: never a wrong key, always this error.
     Integrity,
     /// Fewer than the threshold of nodes stored their fragment.
     DeliveryIncomplete,

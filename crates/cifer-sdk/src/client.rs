@@ -144,6 +144,19 @@ pub struct Status {
     pub black_box_healthy: bool,
 }
 
+/// A creation bundle from [`Client::prepare_secret`], not yet registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedSecret {
+    /// The cluster its fragments are for.
+    pub cluster_id: u32,
+    /// The new secret's ML-KEM-768 encapsulation key.
+    pub encapsulation_key: Vec<u8>,
+    /// The bundle as the black box returned it (JSON, nothing secret in it).
+    pub bundle: Value,
+    /// The black box that made it.
+    pub black_box: Option<String>,
+}
+
 /// A connected client with one wallet.
 pub struct Client {
     http: reqwest::Client,
@@ -244,10 +257,23 @@ impl Client {
     /// Creates a secret in `cluster_id`: the black box makes the key and its fragments, the
     /// wallet registers the key on chain (and pays), then the fragments go to the nodes.
     /// Crash-safe: until delivery, nothing can be decrypted; delivery can be retried.
+    /// ([`prepare_secret`](Self::prepare_secret) and [`register`](Self::register) are
+    /// the two halves, for callers that keep the bundle in between.)
     ///
     /// # Errors
     /// [`Error::Refused`], [`Error::Transaction`], [`Error::Timeout`].
     pub async fn create_secret(&self, cluster_id: u32) -> Result<SecretId, Error> {
+        let prepared = self.prepare_secret(cluster_id).await?;
+        self.register(&prepared).await
+    }
+
+    /// Asks the black box for a creation bundle: a fresh key, its fragments sealed to the
+    /// cluster's nodes, and the commitments, signed by the black box. Nothing secret is in
+    /// it; keep it (e.g. on disk) to retry [`register`](Self::register) after a crash.
+    ///
+    /// # Errors
+    /// [`Error::Refused`], [`Error::BadReply`].
+    pub async fn prepare_secret(&self, cluster_id: u32) -> Result<PreparedSecret, Error> {
         let made = self
             .call_bb(
                 reqwest::Method::POST,
@@ -256,16 +282,34 @@ impl Client {
             )
             .await?;
         let bundle = made["bundle"].clone();
-        let ek = bundle["encapsulationKey"]
+        let encapsulation_key = bundle["encapsulationKey"]
             .as_str()
             .and_then(|s| hex::decode(s.trim_start_matches("0x")).ok())
             .ok_or_else(|| Error::BadReply("bundle without encapsulationKey".into()))?;
         // The key must be a valid ML-KEM-768 key before it is registered for good.
-        EncapsulationKey::from_bytes(&ek)?;
+        EncapsulationKey::from_bytes(&encapsulation_key)?;
+        Ok(PreparedSecret {
+            cluster_id,
+            encapsulation_key,
+            bundle,
+            black_box: made["blackBox"].as_str().map(str::to_owned),
+        })
+    }
+
+    /// Registers a prepared secret on chain (the wallet becomes its owner) and delivers
+    /// its fragments.
+    ///
+    /// # Errors
+    /// [`Error::Transaction`], [`Error::Refused`], [`Error::Timeout`].
+    pub async fn register(&self, prepared: &PreparedSecret) -> Result<SecretId, Error> {
         let fee = self.controller().creationFee().call().await.map_err(rpc)?;
         let receipt = self
             .controller()
-            .createSecret(cluster_id, cifer_bindings::suite::ML_KEM_768, ek.into())
+            .createSecret(
+                prepared.cluster_id,
+                cifer_bindings::suite::ML_KEM_768,
+                prepared.encapsulation_key.clone().into(),
+            )
             .value(fee)
             .send()
             .await
@@ -280,7 +324,7 @@ impl Client {
             .decoded_log::<SecretsController::SecretCreated>()
             .map(|l| l.secretId)
             .ok_or_else(|| Error::Transaction { reason: "no SecretCreated event".into() })?;
-        self.deliver(id, &bundle, made["blackBox"].as_str()).await?;
+        self.deliver(id, &prepared.bundle, prepared.black_box.as_deref()).await?;
         Ok(id)
     }
 
@@ -430,6 +474,9 @@ impl Client {
         form: RequestForm,
     ) -> Result<StreamKey, Error> {
         let header = prefix.header();
+        // The head as this RPC sees it: a service whose view trails answers `future`, and
+        // the request is retried (see `request_key`); dating it earlier would let a view
+        // that has not yet seen a just-made delegation refuse it.
         let block = self.provider.get_block_number().await.map_err(rpc)?;
         let response_seed = Seed::generate_os()?;
         let response_key = response_seed.encapsulation_key();

@@ -29,7 +29,8 @@ mod error;
 pub mod signer;
 
 pub use client::{
-    AuditRecord, Client, Endpoints, NodeStatus, RequestForm, SecretId, SecretInfo, Status,
+    AuditRecord, Client, Endpoints, NodeStatus, PreparedSecret, RequestForm, SecretId, SecretInfo,
+    Status,
 };
 pub use error::Error;
 pub use {alloy, cifer_core};
