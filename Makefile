@@ -35,7 +35,10 @@ devnet-down:
 
 test: setup test-rust test-interop test-contracts invariants
 
+# The end-to-end tests (tests/e2e) start the binaries through scripts/devnet.sh: build them
+# first (same flags, so nothing is built twice).
 test-rust:
+	$(CARGO) build $(CARGO_FLAGS) --bins
 	$(CARGO) test $(CARGO_FLAGS)
 
 test-interop:
