@@ -5,7 +5,7 @@ CARGO ?= cargo
 # One package set and feature set everywhere, so the shared target dir is reused.
 CARGO_FLAGS := --workspace --all-features --locked
 
-.PHONY: setup run run-local devnet-up devnet-down test test-rust test-interop test-contracts invariants pr fmt-check clippy bench bench-node fuzz
+.PHONY: setup run run-local devnet-up devnet-down test test-rust test-interop test-contracts invariants pr fmt-check clippy bench bench-node bench-system fuzz
 
 setup: node_modules/.installed .venv-ok
 
@@ -68,6 +68,11 @@ pr: fmt-check clippy test
 
 bench: setup
 	bash scripts/bench-core.sh
+
+# The whole system (release binaries): decrypt latency, sustained decryptions/s, encrypt
+# latency, and cifer vs age on 1 GiB, in one run.
+bench-system: setup
+	bash scripts/bench-system.sh
 
 # Shard node release throughput against a real anvil and the real node process.
 bench-node: setup

@@ -472,7 +472,10 @@ async fn serve_decrypt(
     let started = Instant::now();
     let mut ctx = Ctx::default();
     let result = match accept(&state, body, thin, &mut ctx).await {
-        Ok(accepted) => answer(&state, accepted, thin).await,
+        Ok(accepted) => {
+            tracing::debug!(accept_us = started.elapsed().as_micros(), "request accepted");
+            answer(&state, accepted, thin).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -727,7 +730,9 @@ fn integrity(message: &str) -> ApiError {
 
 /// Fan-out to the cluster, first three valid fragments, rebuild, derive.
 async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey, Value), ApiError> {
+    let t0 = Instant::now();
     let (cluster, refs) = members(&a.at, a.cluster_id).await?;
+    let t_members = t0.elapsed();
     // The signers whose bundles we accept: ours and the configured peers' (at this head).
     let mut trusted = vec![state.signer_address];
     for peer in &state.settings.trusted_black_boxes {
@@ -809,6 +814,7 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
     )
     .await
     .map_err(|e| gather_error(state, &e))?;
+    let t_gather = t0.elapsed();
     let liars: Vec<NodeId> = gathered.liars.iter().map(|(n, _)| *n).collect();
     let missing: Vec<NodeId> = gathered.unavailable.iter().map(|(n, _)| *n).collect();
     state.metrics.node_failures(&liars, &missing);
@@ -822,6 +828,12 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
         Ok(key)
     })
     .map_err(|e| gather_error(state, &e))?;
+    tracing::debug!(
+        members_us = t_members.as_micros(),
+        gather_us = t_gather.as_micros(),
+        total_us = t0.elapsed().as_micros(),
+        "fragments gathered and key rebuilt"
+    );
     Ok((key, json!({ "liars": liars, "unavailable": missing })))
 }
 

@@ -14,6 +14,10 @@
 //! thin_max_bytes = 65536
 //! trusted_black_boxes = []    # other registered black boxes whose bundles we accept
 //!
+//! [limits]                    # 503 `timeout` past the deadline, `overloaded` past the cap
+//! request_timeout_ms = 10000
+//! max_in_flight = 1024
+//!
 //! [rate_limit]                # per signer, shared by replicas through the database
 //! window_ms = 1000
 //! limit = 100
@@ -35,6 +39,7 @@ use std::time::Duration;
 use cifer_chain::alloy::primitives::Address;
 use cifer_service::config::{ChainSection, anchor, override_rpc_urls, resolve_chains};
 pub use cifer_service::config::{ChainSettings, ConfigError, redact_url};
+pub use cifer_service::http::Limits;
 use cifer_service::run::LogFormat;
 use serde::Deserialize;
 
@@ -83,6 +88,8 @@ struct RawConfig {
     trusted_black_boxes: Vec<Address>,
     #[serde(default)]
     rate_limit: RateLimit,
+    #[serde(default)]
+    limits: Limits,
     #[serde(default)]
     chains: Vec<ChainSection>,
 }
@@ -134,6 +141,8 @@ pub struct Config {
     pub trusted_black_boxes: Vec<Address>,
     /// Per-signer rate limit.
     pub rate_limit: RateLimit,
+    /// Request deadline and in-flight cap (`[limits]`).
+    pub limits: Limits,
     /// Served chains.
     pub chains: Vec<ChainSettings>,
 }
@@ -245,6 +254,7 @@ impl Config {
             thin_max_bytes: raw.thin_max_bytes,
             trusted_black_boxes: raw.trusted_black_boxes,
             rate_limit: raw.rate_limit,
+            limits: raw.limits,
             chains,
         })
     }

@@ -126,7 +126,10 @@ pub async fn run(
         .await
         .map_err(|e| RunError::Http(e.to_string()))?;
     tracing::info!(listen = %config.listen, "listening");
-    let app = router(Arc::clone(&state), config.max_body_bytes);
+    let app = cifer_service::http::with_limits(
+        router(Arc::clone(&state), config.max_body_bytes),
+        config.limits,
+    );
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
     let result = tokio::select! {
         served = server => served.map_err(|e| RunError::Http(e.to_string())),

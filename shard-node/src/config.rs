@@ -9,6 +9,10 @@
 //! max_body_bytes = 65536
 //! log_format = "json"                               # or "compact"
 //!
+//! [limits]
+//! request_timeout_ms = 10000  # a request past this answers 503 `timeout`
+//! max_in_flight = 1024        # more at once answer 503 `overloaded`
+//!
 //! [rate_limit]
 //! burst = 20             # requests a signer may make at once
 //! per_second = 5.0       # sustained rate per signer
@@ -40,6 +44,7 @@ use std::path::{Path, PathBuf};
 
 use cifer_service::config::{ChainSection, anchor, override_rpc_urls, resolve_chains};
 pub use cifer_service::config::{ChainSettings, ConfigError, redact_url};
+pub use cifer_service::http::Limits;
 pub use cifer_service::run::LogFormat;
 use serde::Deserialize;
 
@@ -85,6 +90,8 @@ struct RawConfig {
     #[serde(default)]
     rate_limit: RateLimit,
     #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
     chains: Vec<ChainSection>,
 }
 
@@ -108,6 +115,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Per-signer rate limit of releases.
     pub rate_limit: RateLimit,
+    /// Request deadline and in-flight cap (`[limits]`).
+    pub limits: Limits,
     /// Served chains (at least one, distinct ids).
     pub chains: Vec<ChainSettings>,
 }
@@ -221,6 +230,7 @@ impl Config {
             max_body_bytes: raw.max_body_bytes,
             log_format: raw.log_format,
             rate_limit: raw.rate_limit,
+            limits: raw.limits,
             chains,
         })
     }

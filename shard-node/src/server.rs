@@ -94,7 +94,10 @@ pub async fn run(
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, "listening");
-    let app = router(Arc::clone(&state), config.max_body_bytes);
+    let app = cifer_service::http::with_limits(
+        router(Arc::clone(&state), config.max_body_bytes),
+        config.limits,
+    );
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
 
     let result = tokio::select! {

@@ -707,5 +707,7 @@ fn retryable(e: &Error) -> bool {
 }
 
 fn retryable_code(code: &str) -> bool {
-    matches!(code, "unknown_secret" | "chain_unavailable" | "future")
+    // `delivery_incomplete`: nodes whose views have not yet seen the new secret refuse it
+    // for now; delivery is idempotent, so asking again is safe.
+    matches!(code, "unknown_secret" | "chain_unavailable" | "future" | "delivery_incomplete")
 }

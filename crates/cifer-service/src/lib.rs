@@ -9,6 +9,7 @@
 //! - [`verify`]: the user-signature check of §4.3 step 1 against a chain view (low-s ECDSA,
 //!   or EIP-1271 at the pinned head for contract wallets);
 //! - [`config`]: the `[[chains]]` TOML section, URL redaction and the config error type;
+//! - [`http`]: the request deadline and in-flight cap of every API (`timeout`, `overloaded`);
 //! - [`keyfile`]: one-line private key files, 0600, never overwritten;
 //! - [`run`]: logging set-up and the SIGTERM / ctrl-c shutdown signal.
 //!
@@ -16,6 +17,7 @@
 //! every failure is typed so the caller can deny with a stable code.
 
 pub mod config;
+pub mod http;
 pub mod keyfile;
 pub mod run;
 pub mod verify;

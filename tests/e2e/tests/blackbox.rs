@@ -58,6 +58,18 @@ async fn signed(
     Signed { body, response }
 }
 
+/// The stream key of a successful reply, as hex (to look for it where it must not be).
+fn stream_key_hex(reply: &Value, s: &Signed, sealed: &[u8]) -> String {
+    let prefix = envelope::read_prefix(&mut &sealed[..]).unwrap();
+    let key_bytes =
+        hex::decode(reply["sealedKey"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let header = prefix.header();
+    let key =
+        cifer_custody::open_key_reply(&key_bytes, &s.response, header.chain_id, &header.secret_id)
+            .unwrap();
+    hex::encode(&key.to_bytes()[..])
+}
+
 /// Opens a successful reply's sealed key and decrypts `sealed` with it.
 fn open_with(reply: &Value, s: &Signed, sealed: &[u8]) -> Vec<u8> {
     let prefix = envelope::read_prefix(&mut &sealed[..]).unwrap();
@@ -320,6 +332,19 @@ async fn decryption_authorization_faults_liars_and_audit() {
         &devnet.endpoints.rpc_url,
     ]);
     assert!(anchored.contains(head["hash"].as_str().unwrap()), "{anchored} vs {head}");
+
+    // No secret in any service log: not the plaintext, not a stream key.
+    for i in [2, 4, 5] {
+        devnet.restart_node(i).await;
+    }
+    let (status, body, s) = decrypt_raw(&devnet, OWNER, &sealed, &owner).await;
+    assert_eq!(status, 200, "{body}");
+    let key_hex = stream_key_hex(&body, &s, &sealed);
+    for name in ["blackbox1", "node1", "node2", "node3", "node4", "node5"] {
+        let log = devnet.log(name);
+        assert!(!log.contains("recovery phrase") && !log.contains(&key_hex), "{name} log leaks");
+        assert!(!log.contains(&key_hex[..32]) && !log.contains(&key_hex.to_uppercase()[..32]));
+    }
 
     // The chain goes away: every decision denies.
     devnet.signal("anvil", "KILL");

@@ -1,0 +1,178 @@
+//! The whole-system benchmark (issues 5 and 6): run against a devnet started by
+//! `scripts/bench-system.sh` (release binaries). Prints `name value` lines that can be
+//! diffed between commits.
+//!
+//! ```text
+//! cargo bench -p cifer-e2e --bench system -- --devnet DIR [--clients 32] [--seconds 20] [--samples 300]
+//! ```
+//!
+//! - decrypt latency at low load: one client, `--samples` sequential requests, each the
+//!   SDK's full path (head from its RPC, a fresh response key, EIP-712 signature, the black
+//!   box's checks and fan-out to five nodes, the reply opened, the data decrypted);
+//! - sustained decryptions/s with `--clients` concurrent clients (distinct delegates) for
+//!   `--seconds`, errors counted, and the services' RSS before and after;
+//! - encrypt latency of 1 KiB, with the key in hand and through the SDK (key fetched and
+//!   checked on chain).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "bench"
+)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cifer_sdk::alloy::signers::local::PrivateKeySigner;
+use cifer_sdk::{Client, Endpoints};
+use serde_json::Value;
+
+struct Args {
+    devnet: PathBuf,
+    clients: usize,
+    seconds: u64,
+    samples: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args { devnet: PathBuf::from(".devnet"), clients: 32, seconds: 20, samples: 300 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--devnet" => a.devnet = it.next().unwrap().into(),
+            "--clients" => a.clients = it.next().unwrap().parse().unwrap(),
+            "--seconds" => a.seconds = it.next().unwrap().parse().unwrap(),
+            "--samples" => a.samples = it.next().unwrap().parse().unwrap(),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    a
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+fn rss_kib(devnet: &std::path::Path) -> Vec<(String, u64)> {
+    let pids = std::fs::read_to_string(devnet.join("pids")).unwrap_or_default();
+    pids.lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(name, _)| *name != "anvil")
+        .map(|(name, pid)| {
+            let status =
+                std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap_or_default();
+            let kib = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0);
+            (name.to_owned(), kib)
+        })
+        .collect()
+}
+
+async fn client(endpoints: &Endpoints, key: PrivateKeySigner) -> Client {
+    Client::connect(endpoints, key).await.unwrap()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let a = args();
+    let endpoints = Endpoints::from_devnet_file(&a.devnet.join("endpoints.json")).unwrap();
+    let accounts: Value =
+        serde_json::from_str(&std::fs::read_to_string(a.devnet.join("accounts.json")).unwrap())
+            .unwrap();
+    let owner_key: PrivateKeySigner =
+        accounts["accounts"][1]["privateKey"].as_str().unwrap().parse().unwrap();
+    let owner = client(&endpoints, owner_key).await;
+    let id = owner.create_secret(endpoints.cluster_id).await.unwrap();
+    let data = vec![0x5au8; 1024];
+    let sealed = owner.encrypt_bytes(id, &data).await.unwrap();
+    let prefix = cifer_core::envelope::read_prefix(&mut &sealed[..]).unwrap();
+
+    // Warm up, then latency at low load.
+    for _ in 0..20 {
+        owner.decrypt_bytes(&sealed).await.unwrap();
+    }
+    let mut lat = Vec::with_capacity(a.samples);
+    for _ in 0..a.samples {
+        let t = Instant::now();
+        let plain = owner.decrypt_bytes(&sealed).await.unwrap();
+        lat.push(t.elapsed());
+        assert_eq!(plain, data);
+    }
+    lat.sort_unstable();
+    println!("decrypt_1kib_latency_p50_ms {:.2}", percentile(&lat, 0.5));
+    println!("decrypt_1kib_latency_p99_ms {:.2}", percentile(&lat, 0.99));
+
+    // Encrypt latency.
+    let key = owner.public_key(id).await.unwrap();
+    let header = prefix.header();
+    let mut enc = Vec::with_capacity(a.samples);
+    for _ in 0..a.samples {
+        let t = Instant::now();
+        let _ = cifer_core::envelope::seal(&key, *header, &data).unwrap();
+        enc.push(t.elapsed());
+    }
+    enc.sort_unstable();
+    println!("encrypt_1kib_key_in_hand_p50_us {:.1}", percentile(&enc, 0.5) * 1e3);
+    let mut enc_sdk = Vec::with_capacity(50);
+    for _ in 0..50 {
+        let t = Instant::now();
+        let _ = owner.encrypt_bytes(id, &data).await.unwrap();
+        enc_sdk.push(t.elapsed());
+    }
+    enc_sdk.sort_unstable();
+    println!("encrypt_1kib_sdk_with_key_fetch_p50_ms {:.2}", percentile(&enc_sdk, 0.5));
+
+    // Sustained load: distinct delegates, one client each.
+    let mut clients = Vec::with_capacity(a.clients);
+    for _ in 0..a.clients {
+        let key = PrivateKeySigner::random();
+        owner.add_delegate(id, key.address(), 0).await.unwrap();
+        clients.push(client(&endpoints, key).await);
+    }
+    for c in &clients {
+        c.decrypt_bytes(&sealed).await.unwrap();
+    }
+    let before = rss_kib(&a.devnet);
+    let ok = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(a.seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in clients {
+        let (ok, errors, sealed) = (Arc::clone(&ok), Arc::clone(&errors), sealed.clone());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                match c.decrypt_bytes(&sealed).await {
+                    Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("error: {e}");
+                        }
+                        0
+                    }
+                };
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let after = rss_kib(&a.devnet);
+    println!("sustained_clients {}", a.clients);
+    println!("sustained_decryptions_per_s {:.0}", ok.load(Ordering::Relaxed) as f64 / secs);
+    println!("sustained_errors {}", errors.load(Ordering::Relaxed));
+    for ((name, b), (_, af)) in before.iter().zip(&after) {
+        println!("rss_kib_{name} before={b} after={af}");
+    }
+}

@@ -1,0 +1,122 @@
+//! The CLI's wallet options against a devnet: an Ethereum keystore (made by `cast wallet
+//! import`) with a password file, a mnemonic with an index, a private key; JSON output and
+//! exit codes that mean something.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, reason = "tests")]
+
+use cifer_e2e::{Devnet, Options};
+use serde_json::Value;
+
+const PHRASE: &str = "test test test test test test test test test test test junk";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keystore_mnemonic_json_and_exit_codes() {
+    let devnet = Devnet::up(&Options::default());
+    let dir = tempfile::tempdir().unwrap();
+    let (owner, owner_key) = devnet.accounts[1].clone();
+    let delegate = devnet.accounts[9].0;
+    let keystores = dir.path().join("keystores");
+    let _ = Devnet::cast(&[
+        "wallet",
+        "import",
+        "owner",
+        "--private-key",
+        &owner_key,
+        "--keystore-dir",
+        keystores.to_str().unwrap(),
+        "--unsafe-password",
+        "correct horse",
+    ]);
+    let ks = keystores.join("owner");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "correct horse\n").unwrap();
+    let (ks, pw) = (ks.to_str().unwrap(), pw.to_str().unwrap());
+    let run = |args: &[&str]| devnet.cifer(args);
+
+    // Create with the keystore: the owner is the keystore's account.
+    let out = run(&["secret", "create", "--keystore", ks, "--password-file", pw, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["secretId"].as_str().unwrap().to_owned();
+    assert_eq!(created["owner"].as_str().unwrap().to_lowercase(), owner.to_string().to_lowercase());
+    let shown: Value =
+        serde_json::from_slice(&run(&["secret", "show", &id, "--json"]).stdout).unwrap();
+    assert_eq!(shown["active"], true);
+
+    // Delegate with the mnemonic (index 1 is the owner), decrypt as the delegate (index 9).
+    let out = run(&[
+        "secret",
+        "delegate",
+        &id,
+        &delegate.to_string(),
+        "--mnemonic",
+        PHRASE,
+        "--mnemonic-index",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, b"keystores and phrases").unwrap();
+    let sealed = dir.path().join("sealed.cifr");
+    let out = run(&[
+        "encrypt",
+        "--secret-id",
+        &id,
+        "-o",
+        sealed.to_str().unwrap(),
+        plain.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let back = dir.path().join("back");
+    let out = run(&[
+        "decrypt",
+        "--mnemonic",
+        PHRASE,
+        "--mnemonic-index",
+        "9",
+        "-o",
+        back.to_str().unwrap(),
+        sealed.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&back).unwrap(), b"keystores and phrases");
+
+    // Exit codes: wrong password (usage, 2, never echoed), a stranger (refused, 6), two
+    // wallets at once (usage), the black box gone (unavailable, 7).
+    let bad_pw = dir.path().join("bad");
+    std::fs::write(&bad_pw, "hunter2").unwrap();
+    let out = run(&[
+        "secret",
+        "revoke",
+        &id,
+        &delegate.to_string(),
+        "--keystore",
+        ks,
+        "--password-file",
+        bad_pw.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"));
+    let stranger_key = devnet.accounts[10].1.clone();
+    let out = run(&[
+        "decrypt",
+        "--private-key",
+        &stranger_key,
+        "-o",
+        back.to_str().unwrap(),
+        sealed.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not_authorized"));
+    let out = run(&["secret", "create", "--private-key", &owner_key, "--mnemonic", PHRASE]);
+    assert_eq!(out.status.code(), Some(2));
+    devnet.signal("blackbox1", "KILL");
+    let out = run(&[
+        "decrypt",
+        "--private-key",
+        &owner_key,
+        "-o",
+        back.to_str().unwrap(),
+        sealed.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+}
