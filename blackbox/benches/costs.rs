@@ -48,6 +48,7 @@ fn main() {
     });
     time("commitments_from_bytes", 200, || cifer_core::Commitments::from_bytes(&bytes).unwrap());
     time("verify_fragment", 200, || commitments.verify(&fragments[1]).unwrap());
+    time("verify_all_3", 200, || commitments.verify_all(&fragments[..3]).unwrap());
     time("combine_3", 200, || fragment::combine(&commitments, &fragments[..3]).unwrap());
     time("ek_hash_from_seed", 200, || seed.encapsulation_key().keccak256());
     time("stream_key_decaps", 200, || seed.stream_key(&prefix).unwrap());

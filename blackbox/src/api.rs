@@ -41,7 +41,7 @@ use zeroize::Zeroizing;
 use crate::cache::KeyCache;
 use crate::config::RateLimit;
 use crate::error::{ApiError, ErrorCode};
-use crate::gather::{GatherError, NodeId, authenticate_commitments, gather_authenticated, rebuild};
+use crate::gather::{GatherError, NodeId, authenticate_commitments, gather_and_rebuild};
 use crate::metrics::Metrics;
 use crate::nodes::{NodeRef, Nodes};
 
@@ -805,35 +805,34 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
             .is_ok()
         })
     };
-    let gathered = gather_authenticated(
+    let cache = &state.cache;
+    let prefix = &a.prefix;
+    let rebuilt = gather_and_rebuild(
         &ids,
         cluster.threshold,
         state.settings.gather_deadline,
         fetch,
         authenticate,
+        &ek_hash,
+        |seed| {
+            cache.insert((chain_id, secret_id), seed, ek_hash);
+            seed.stream_key(prefix)
+        },
     )
     .await
     .map_err(|e| gather_error(state, &e))?;
-    let t_gather = t0.elapsed();
-    let liars: Vec<NodeId> = gathered.liars.iter().map(|(n, _)| *n).collect();
-    let missing: Vec<NodeId> = gathered.unavailable.iter().map(|(n, _)| *n).collect();
+    let liars: Vec<NodeId> = rebuilt.liars.iter().map(|(n, _)| *n).collect();
+    let missing: Vec<NodeId> = rebuilt.unavailable.iter().map(|(n, _)| *n).collect();
     state.metrics.node_failures(&liars, &missing);
-    for (node, why) in &gathered.liars {
+    for (node, why) in &rebuilt.liars {
         tracing::warn!(node_id = node, reason = ?why, "node answered with an invalid fragment");
     }
-    let cache = &state.cache;
-    let key = rebuild(&gathered.commitments, &gathered, &ek_hash, |seed| {
-        let key = seed.stream_key(&a.prefix)?;
-        cache.insert((chain_id, secret_id), seed, ek_hash);
-        Ok(key)
-    })
-    .map_err(|e| gather_error(state, &e))?;
     tracing::debug!(
         members_us = t_members.as_micros(),
-        gather_us = t_gather.as_micros(),
         total_us = t0.elapsed().as_micros(),
         "fragments gathered and key rebuilt"
     );
+    let key = rebuilt.value;
     Ok((key, json!({ "liars": liars, "unavailable": missing })))
 }
 

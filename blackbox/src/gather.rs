@@ -187,6 +187,141 @@ where
     }
 }
 
+/// What [`gather_and_rebuild`] returns: the caller's value derived from the seed, and the
+/// nodes to report.
+#[derive(Debug)]
+pub struct Rebuilt<T> {
+    /// What `use_seed` derived.
+    pub value: T,
+    /// Nodes whose answers were invalid.
+    pub liars: Vec<(NodeId, NodeFailure)>,
+    /// Nodes that failed before the seed was rebuilt (those still on their way then were
+    /// not needed and are not listed).
+    pub unavailable: Vec<(NodeId, NodeFailure)>,
+}
+
+/// The black box's fast path: like [`gather_authenticated`] followed by [`rebuild`], but
+/// the first `threshold` answers that carry the authenticated commitments and their own
+/// slot are verified together ([`Commitments::verify_all`]: one multi-scalar
+/// multiplication instead of one per fragment). Only if that fails are they verified one
+/// by one: the ones that do not verify are named as liars, and gathering goes on for
+/// honest answers. The seed rebuilt from verified fragments must still hash (through its
+/// encapsulation key) to `on_chain_ek_hash`, else [`GatherError::WrongKey`]. `use_seed`
+/// runs once, on the accepted seed, which is wiped afterwards.
+///
+/// # Errors
+/// As [`gather`]; [`GatherError::WrongKey`]; [`GatherError::Core`] from `use_seed`.
+#[allow(clippy::too_many_arguments, reason = "one call site; a struct would only rename them")]
+pub async fn gather_and_rebuild<F, Fut, A, T>(
+    nodes: &[NodeId],
+    threshold: u8,
+    deadline: Duration,
+    fetch: F,
+    authenticate: A,
+    on_chain_ek_hash: &[u8; 32],
+    use_seed: impl FnOnce(&Seed) -> cifer_core::Result<T>,
+) -> Result<Rebuilt<T>, GatherError>
+where
+    F: Fn(NodeId) -> Fut,
+    Fut: Future<Output = Result<Released, String>>,
+    A: Fn(&Released) -> bool,
+{
+    let needed = usize::from(threshold);
+    let mut pending: FuturesUnordered<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, &node)| {
+            let fut = fetch(node);
+            async move { (i, node, fut.await) }
+        })
+        .collect();
+    let mut answered = vec![false; nodes.len()];
+    let mut reference: Option<(Commitments, Vec<u8>)> = None;
+    let mut candidates: Vec<(NodeId, Fragment)> = Vec::with_capacity(needed);
+    let mut liars = Vec::new();
+    let mut unavailable = Vec::new();
+    let mut use_seed = Some(use_seed);
+    let timer = tokio::time::sleep(deadline);
+    tokio::pin!(timer);
+    loop {
+        let next = tokio::select! {
+            next = pending.next() => next,
+            () = &mut timer => None,
+        };
+        let Some((i, node, answer)) = next else { break };
+        answered[i] = true;
+        let slot = u8::try_from(i + 1).unwrap_or(u8::MAX);
+        let released = match answer {
+            Err(reason) => {
+                unavailable.push((node, NodeFailure::Unavailable(reason)));
+                continue;
+            }
+            Ok(released) => released,
+        };
+        // Cheap checks only: the commitments are the authenticated ones, the slot is its own.
+        let cheap = match &reference {
+            Some((_, bytes)) if released.commitments.to_bytes() != *bytes => {
+                Err("commitments differ from the bundle's".to_owned())
+            }
+            Some(_) => Ok(()),
+            None if authenticate(&released) => {
+                reference = Some((released.commitments.clone(), released.commitments.to_bytes()));
+                Ok(())
+            }
+            None => Err("commitments are not signed by a trusted black box".to_owned()),
+        };
+        let cheap = cheap.and_then(|()| {
+            if released.fragment.index() == slot {
+                Ok(())
+            } else {
+                Err(format!("fragment for slot {} instead of {slot}", released.fragment.index()))
+            }
+        });
+        if let Err(why) = cheap {
+            liars.push((node, NodeFailure::Invalid(why)));
+            continue;
+        }
+        candidates.push((node, released.fragment));
+        if candidates.len() < needed {
+            continue;
+        }
+        let Some((commitments, _)) = &reference else { continue };
+        let fragments: Vec<Fragment> = candidates.iter().map(|(_, f)| f.clone()).collect();
+        // All `t` checked at once (one multi-scalar multiplication); one by one only if
+        // that fails, to name the liars and keep the honest ones.
+        if commitments.verify_all(&fragments).is_err() {
+            candidates.retain(|(node, f)| match commitments.verify(f) {
+                Ok(()) => true,
+                Err(e) => {
+                    liars.push((*node, NodeFailure::Invalid(e.to_string())));
+                    false
+                }
+            });
+            continue;
+        }
+        let seed = fragment::combine(commitments, &fragments)?;
+        if &seed.encapsulation_key().keccak256() != on_chain_ek_hash {
+            return Err(GatherError::WrongKey);
+        }
+        let f = use_seed.take().ok_or(GatherError::WrongKey)?;
+        let value = f(&seed)?;
+        drop(seed);
+        // Nodes still on their way were not needed: not reported.
+        return Ok(Rebuilt { value, liars, unavailable });
+    }
+    for (i, &node) in nodes.iter().enumerate() {
+        if !answered[i] {
+            unavailable.push((node, NodeFailure::Unavailable("no answer in time".into())));
+        }
+    }
+    Err(GatherError::NotEnough {
+        needed,
+        valid: candidates.len(),
+        liars: liars.iter().map(|(n, _)| *n).collect(),
+        unavailable: unavailable.iter().map(|(n, _)| *n).collect(),
+    })
+}
+
 fn check(
     released: &Released,
     expected: &[u8],

@@ -31,6 +31,6 @@ pub mod nodes;
 pub mod server;
 
 pub use gather::{
-    GatherError, Gathered, NodeFailure, NodeId, authenticate_commitments, gather,
-    gather_authenticated, rebuild,
+    GatherError, Gathered, NodeFailure, NodeId, Rebuilt, authenticate_commitments, gather,
+    gather_and_rebuild, gather_authenticated, rebuild,
 };

@@ -244,3 +244,154 @@ async fn answers_for_another_slot_or_other_commitments_are_lies() {
     liars.sort_unstable();
     assert_eq!(liars, vec![11, 12, 13]);
 }
+
+// ---------------------------------------------------------------------------------------
+// The fast path the service uses: rebuild first, verify only when the key is wrong.
+
+/// A lie that matters: a flipped bit in the first limb's *share* (bytes 2..34), which the
+/// rebuild cannot survive.
+fn share_liar(answer: &Released) -> Released {
+    let mut bytes = answer.fragment.to_bytes().to_vec();
+    bytes[20] ^= 1;
+    Released {
+        fragment: cifer_core::Fragment::from_bytes(&bytes).unwrap(),
+        commitments: answer.commitments.clone(),
+        bundle_signature: answer.bundle_signature,
+    }
+}
+
+async fn run_fast(
+    f: &Fixture,
+    scripts: [Script; 5],
+    deadline_ms: u64,
+) -> Result<cifer_blackbox::Rebuilt<Vec<u8>>, GatherError> {
+    let signer = f.signer;
+    cifer_blackbox::gather_and_rebuild(
+        &NODES,
+        3,
+        Duration::from_millis(deadline_ms),
+        |node| {
+            let i = NODES.iter().position(|n| *n == node).unwrap();
+            let answer = f.answers[i].clone_released();
+            let script = scripts[i];
+            async move {
+                match script {
+                    Script::Honest(ms) => {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        Ok(answer)
+                    }
+                    Script::Down(ms) => {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        Err("connection refused".to_string())
+                    }
+                    Script::Lie(ms) => {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        Ok(share_liar(&answer))
+                    }
+                    Script::Silent => std::future::pending().await,
+                }
+            }
+        },
+        |r: &Released| {
+            authenticate_commitments(
+                31337,
+                1,
+                &ek_hash(f),
+                &r.commitments,
+                &r.bundle_signature,
+                &signer,
+            )
+            .is_ok()
+        },
+        &ek_hash(f),
+        |seed| Ok(seed.encapsulation_key().as_bytes().to_vec()),
+    )
+    .await
+}
+
+fn named(v: &[(u32, cifer_blackbox::NodeFailure)]) -> Vec<u32> {
+    let mut ids: Vec<u32> = v.iter().map(|(n, _)| *n).collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[tokio::test(start_paused = true)]
+async fn fast_path_all_honest_and_two_down() {
+    let f = fixture(21);
+    let r = run_fast(&f, [Script::Honest(5); 5], 1000).await.unwrap();
+    assert_eq!(r.value, f.bundle.encapsulation_key);
+    assert!(r.liars.is_empty());
+    let s =
+        [Script::Down(1), Script::Honest(5), Script::Silent, Script::Honest(7), Script::Honest(9)];
+    let r = run_fast(&f, s, 1000).await.unwrap();
+    assert_eq!(r.value, f.bundle.encapsulation_key);
+    assert_eq!(named(&r.unavailable), [11]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fast_path_liar_among_the_first_three_is_named_and_outvoted() {
+    let f = fixture(22);
+    // The liar answers first; two honest answers follow, then the others.
+    let s = [
+        Script::Lie(1),
+        Script::Honest(5),
+        Script::Honest(6),
+        Script::Honest(20),
+        Script::Honest(30),
+    ];
+    let r = run_fast(&f, s, 1000).await.unwrap();
+    assert_eq!(r.value, f.bundle.encapsulation_key, "never a wrong key");
+    assert_eq!(named(&r.liars), [11]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fast_path_liar_with_exactly_three_answers_is_an_error_naming_it() {
+    let f = fixture(23);
+    let s =
+        [Script::Honest(1), Script::Lie(2), Script::Honest(3), Script::Down(1), Script::Down(1)];
+    match run_fast(&f, s, 1000).await {
+        Err(GatherError::NotEnough { liars, unavailable, valid, .. }) => {
+            assert_eq!(liars, [12]);
+            assert_eq!(valid, 2);
+            let mut u = unavailable;
+            u.sort_unstable();
+            assert_eq!(u, [14, 15]);
+        }
+        other => panic!("expected NotEnough, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn fast_path_forged_commitments_are_lies_and_three_down_times_out() {
+    let f = fixture(24);
+    let other = fixture(25);
+    // Node 11 answers first with another bundle's (authentic-looking) commitments.
+    let mut forged = f.answers.iter().map(CloneReleased::clone_released).collect::<Vec<_>>();
+    forged[0] = other.answers[0].clone_released();
+    let g = Fixture {
+        bundle: f.bundle.clone(),
+        commitments: f.commitments.clone(),
+        answers: forged,
+        signer: f.signer,
+    };
+    let r = run_fast(
+        &g,
+        [
+            Script::Honest(1),
+            Script::Honest(5),
+            Script::Honest(6),
+            Script::Honest(7),
+            Script::Silent,
+        ],
+        1000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.value, f.bundle.encapsulation_key);
+    assert_eq!(named(&r.liars), [11]);
+    let s = [Script::Silent, Script::Silent, Script::Silent, Script::Honest(1), Script::Honest(2)];
+    match run_fast(&f, s, 500).await {
+        Err(GatherError::NotEnough { unavailable, .. }) => assert_eq!(unavailable.len(), 3),
+        other => panic!("expected NotEnough, got {other:?}"),
+    }
+}

@@ -136,6 +136,19 @@ impl Fragment {
     }
 }
 
+/// The batch weight of fragment `k`, limb `c`: 128 bits of `keccak256(challenge || k || c)`.
+fn weight(challenge: &[u8; 32], k: usize, c: usize) -> Scalar {
+    let mut input = [0u8; 48];
+    input[..32].copy_from_slice(challenge);
+    input[32..40].copy_from_slice(&(k as u64).to_be_bytes());
+    input[40..48].copy_from_slice(&(c as u64).to_be_bytes());
+    let digest = crate::keccak256(&input);
+    // 16 zero bytes on top: always below the group order.
+    let mut repr = [0u8; 32];
+    repr[16..].copy_from_slice(&digest[..16]);
+    scalar(&repr).unwrap_or(Scalar::ONE)
+}
+
 fn scalar(bytes: &[u8; 32]) -> Option<Scalar> {
     Option::from(Scalar::from_repr((*bytes).into()))
 }
@@ -258,6 +271,67 @@ impl Commitments {
         if bool::from(ok) { Ok(()) } else { Err(Error::InvalidFragment { culprit }) }
     }
 
+    /// Checks several fragments at once: one multi-scalar multiplication over the
+    /// commitments, `G` and `H` with weights `ρ_{k,c}` derived from a hash of the
+    /// commitments and every fragment (Fiat–Shamir, 128-bit), so that
+    /// `Σ ρ_{k,c}·(f_{k,c}·G + r_{k,c}·H − Σ_j i_k^j·C_{c,j}) = 0` holds for a bad fragment
+    /// only with probability about 2^-128. On failure, each fragment is checked alone to
+    /// name the culprit.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFragment`] naming the first fragment that does not verify.
+    pub fn verify_all(&self, fragments: &[Fragment]) -> Result<()> {
+        use k256::elliptic_curve::ops::LinearCombination;
+        if fragments.is_empty() {
+            return Ok(());
+        }
+        let t = usize::from(self.threshold);
+        let mut transcript = Vec::with_capacity(64 + fragments.len() * FRAGMENT_LEN);
+        transcript.extend_from_slice(b"CIFER/v1/fragment-batch");
+        transcript.extend_from_slice(&self.hash());
+        for f in fragments {
+            transcript.extend_from_slice(&f.to_bytes());
+        }
+        let challenge = crate::keccak256(&transcript);
+        transcript.zeroize();
+        let mut g = Scalar::ZERO;
+        let mut h = Scalar::ZERO;
+        let mut coefficients = vec![Scalar::ZERO; self.points.len()];
+        for (k, f) in fragments.iter().enumerate() {
+            let culprit = f.index;
+            let index = Scalar::from(u64::from(f.index));
+            for c in 0..LIMBS.len() {
+                let share = scalar(&f.shares[c]).ok_or(Error::InvalidFragment { culprit })?;
+                let blinder = scalar(&f.blinders[c]).ok_or(Error::InvalidFragment { culprit })?;
+                let rho = weight(&challenge, k, c);
+                g += rho * share;
+                h += rho * blinder;
+                let mut power = Scalar::ONE;
+                for j in 0..t {
+                    coefficients[c * t + j] -= rho * power;
+                    power *= index;
+                }
+            }
+        }
+        // The `G`/`H` coefficients come from secret shares: constant time. The commitment
+        // coefficients are public (weights and indices): variable time is fine and faster.
+        let secret =
+            ProjectivePoint::lincomb(&[(ProjectivePoint::GENERATOR, g), (generator_h(), h)]);
+        let terms: Vec<(ProjectivePoint, Scalar)> =
+            self.points.iter().copied().zip(coefficients).collect();
+        let sum = secret + ProjectivePoint::lincomb_vartime(terms.as_slice());
+        g.zeroize();
+        h.zeroize();
+        if bool::from(subtle::ConstantTimeEq::ct_eq(&sum, &ProjectivePoint::IDENTITY)) {
+            return Ok(());
+        }
+        for f in fragments {
+            self.verify(f)?;
+        }
+        // Unreachable unless the weights hit the 2^-128 event the other way round.
+        Err(Error::InvalidFragment { culprit: fragments[0].index })
+    }
+
     /// The same check through `vsss-rs`'s generic Pedersen verifier: the reference the
     /// fast [`Commitments::verify`] is tested against.
     ///
@@ -356,6 +430,16 @@ pub fn split(
 /// [`Error::NotEnoughFragments`], [`Error::Reconstruction`] if a limb rebuilds out of range.
 pub fn combine(commitments: &Commitments, fragments: &[Fragment]) -> Result<Seed> {
     let t = usize::from(commitments.threshold);
+    // Fast path: exactly `t` distinct fragments that verify together (one multi-scalar
+    // multiplication instead of one per fragment). Anything else takes the loop below,
+    // which verifies one by one and names the first culprit.
+    if fragments.len() == t
+        && fragments.iter().all(|f| f.index != 0)
+        && distinct(fragments)
+        && commitments.verify_all(fragments).is_ok()
+    {
+        return interpolate(&fragments.iter().collect::<Vec<_>>());
+    }
     let mut seen = [false; 256];
     let mut valid: Vec<&Fragment> = Vec::with_capacity(t);
     let mut first_bad = None;
@@ -377,6 +461,16 @@ pub fn combine(commitments: &Commitments, fragments: &[Fragment]) -> Result<Seed
     if valid.len() < t {
         return Err(first_bad.unwrap_or(Error::NotEnoughFragments { needed: t, got: valid.len() }));
     }
+    interpolate(&valid)
+}
+
+fn distinct(fragments: &[Fragment]) -> bool {
+    let mut seen = [false; 256];
+    fragments.iter().all(|f| !std::mem::replace(&mut seen[usize::from(f.index)], true))
+}
+
+/// Lagrange interpolation at zero of each limb over `valid` (already checked).
+fn interpolate(valid: &[&Fragment]) -> Result<Seed> {
     let mut seed = Seed::from_bytes([0u8; SEED_LEN]);
     for (c, (lo, hi)) in LIMBS.iter().enumerate() {
         let shares = valid.iter().map(|f| f.share(c)).collect::<Result<Vec<_>>>()?;
