@@ -287,9 +287,9 @@ where
         }
         let Some((commitments, _)) = &reference else { continue };
         let fragments: Vec<Fragment> = candidates.iter().map(|(_, f)| f.clone()).collect();
-        // All `t` checked at once (one multi-scalar multiplication); one by one only if
-        // that fails, to name the liars and keep the honest ones.
-        if commitments.verify_all(&fragments).is_err() {
+        // `combine` checks all `t` at once (one multi-scalar multiplication); only if that
+        // fails are they checked one by one, to name the liars and keep the honest ones.
+        let Ok(seed) = fragment::combine(commitments, &fragments) else {
             candidates.retain(|(node, f)| match commitments.verify(f) {
                 Ok(()) => true,
                 Err(e) => {
@@ -298,8 +298,7 @@ where
                 }
             });
             continue;
-        }
-        let seed = fragment::combine(commitments, &fragments)?;
+        };
         if &seed.encapsulation_key().keccak256() != on_chain_ek_hash {
             return Err(GatherError::WrongKey);
         }
