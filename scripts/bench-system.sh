@@ -17,7 +17,7 @@ export DEVNET_DIR="$dir" DEVNET_PORT="${DEVNET_PORT:-38545}" BIN_DIR="$PWD/targe
 trap 'bash scripts/devnet.sh down >/dev/null; rm -rf "$dir"' EXIT
 bash scripts/devnet.sh up >/dev/null
 echo "== whole system ($(nproc) cores): anvil + 5 nodes + black box + load generator"
-cargo bench --locked -p cifer-e2e --bench system -- --devnet "$dir" \
+cargo bench --locked -p cifer-e2e --all-features --bench system -- --devnet "$dir" \
   --clients "${BENCH_CLIENTS:-32}" --seconds "${BENCH_SECONDS:-20}" --samples "${BENCH_SAMPLES:-300}"
 if [ -z "${SKIP_AGE:-}" ]; then
   bash scripts/bench-core.sh
