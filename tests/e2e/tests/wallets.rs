@@ -80,6 +80,86 @@ async fn keystore_mnemonic_json_and_exit_codes() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read(&back).unwrap(), b"keystores and phrases");
 
+    // Transfer (two steps), then shred — through the CLI.
+    let (new_owner, new_owner_key) = devnet.accounts[11].clone();
+    let out =
+        run(&["secret", "transfer", &id, &new_owner.to_string(), "--private-key", &owner_key]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["secret", "accept", &id, "--private-key", &new_owner_key, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown: Value =
+        serde_json::from_slice(&run(&["secret", "show", &id, "--json"]).stdout).unwrap();
+    assert_eq!(
+        shown["owner"].as_str().unwrap().to_lowercase(),
+        new_owner.to_string().to_lowercase()
+    );
+    let out = run(&[
+        "decrypt",
+        "--private-key",
+        &new_owner_key,
+        "-o",
+        back.to_str().unwrap(),
+        sealed.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "new owner: {}", String::from_utf8_lossy(&out.stderr));
+    // The old owner is out, and so is its delegate (a transfer voids delegations).
+    for key in [owner_key.as_str(), devnet.accounts[9].1.as_str()] {
+        let out = run(&[
+            "decrypt",
+            "--private-key",
+            key,
+            "-o",
+            back.to_str().unwrap(),
+            sealed.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Only the owner may shred; after it, nobody decrypts and the nodes drop the fragments.
+    let out = run(&["secret", "shred", &id, "--private-key", &owner_key]);
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "not the owner any more: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["secret", "shred", &id, "--private-key", &new_owner_key]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown: Value =
+        serde_json::from_slice(&run(&["secret", "show", &id, "--json"]).stdout).unwrap();
+    assert_eq!(shown["active"], false);
+    let out = run(&[
+        "decrypt",
+        "--private-key",
+        &new_owner_key,
+        "-o",
+        back.to_str().unwrap(),
+        sealed.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while cifer_e2e::metric(&devnet.node_url(1), "cifer_shredded_total").await < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 1 did not delete the shredded fragment"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // A new secret for the exit-code checks below.
+    let out = run(&["secret", "create", "--private-key", &owner_key]);
+    assert!(out.status.success());
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let out = run(&[
+        "encrypt",
+        "--secret-id",
+        &id,
+        "-o",
+        sealed.to_str().unwrap(),
+        plain.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let out = run(&["secret", "delegate", &id, &delegate.to_string(), "--private-key", &owner_key]);
+    assert!(out.status.success());
+
     // Exit codes: wrong password (usage, 2, never echoed), a stranger (refused, 6), two
     // wallets at once (usage), the black box gone (unavailable, 7).
     let bad_pw = dir.path().join("bad");
