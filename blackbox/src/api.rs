@@ -906,16 +906,28 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await,
         Ok(Ok(()))
     );
-    let mut chains: Vec<Value> = state
-        .chains
-        .iter()
-        .map(|(id, c)| match c.view.health() {
-            Health::Healthy(head) => json!({ "chainId": id, "healthy": true, "head": head.number }),
+    let mut chains: Vec<Value> = Vec::with_capacity(state.chains.len());
+    for (id, c) in &state.chains {
+        chains.push(match c.view.health() {
+            Health::Healthy(head) => {
+                // Nodes accept only the signer registered for our account: say if it is not us.
+                let registered = match c.view.pinned() {
+                    Ok(at) => at
+                        .black_box(state.account)
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some_and(|bb| bb.signer.0.0 == state.signer_address),
+                    Err(_) => false,
+                };
+                json!({ "chainId": id, "healthy": registered, "head": head.number,
+                        "registered": registered })
+            }
             Health::Unavailable(reason) => {
                 json!({ "chainId": id, "healthy": false, "reason": reason.to_string() })
             }
-        })
-        .collect();
+        });
+    }
     chains.sort_by_key(|c| c["chainId"].as_u64());
     let ok = store_ok && chains.iter().all(|c| c["healthy"] == true);
     let body = json!({

@@ -230,6 +230,9 @@ async fn decryption_authorization_faults_liars_and_audit() {
     assert_eq!((thin.0, code(&thin.1)), (403, "thin_mode_disabled"));
     let (s, v) = get(&format!("{bb}/nope")).await;
     assert_eq!((s, code(&v)), (404, "not_found"));
+    let health = get(&format!("{bb}/health")).await;
+    assert_eq!(health.0, 200, "{}", health.1);
+    assert_eq!(health.1["chains"][0]["registered"], true, "{}", health.1);
     let doc = get(&format!("{bb}/openapi.json")).await.1;
     assert!(doc["paths"]["/v1/decrypt"]["post"].is_object());
 
