@@ -124,7 +124,13 @@ pub struct Store {
     key: Arc<SealingKey>,
     /// Queue of the group-commit writer ([`Store::claim_replay_and_append_audit`]).
     writer: tokio::sync::mpsc::Sender<audit::GroupJob>,
+    /// Decoded commitments by `keccak256` of their bytes (public; bounded).
+    commitments:
+        Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], cifer_core::Commitments>>>,
 }
+
+/// Most decoded commitments kept by a [`Store`] (the cache is emptied when full).
+const COMMITMENTS_CACHE: usize = 4096;
 
 impl core::fmt::Debug for Store {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -164,7 +170,26 @@ impl Store {
     /// Must run inside a Tokio runtime: it starts the group-commit writer task.
     fn with_backend(backend: Backend, key: SealingKey) -> Self {
         let writer = audit::spawn_group_writer(backend.clone());
-        Self { backend, key: Arc::new(key), writer }
+        Self { backend, key: Arc::new(key), writer, commitments: Arc::default() }
+    }
+
+    fn commitments_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], cifer_core::Commitments>>
+    {
+        self.commitments.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn cached_commitments(&self, hash: &[u8; 32]) -> Option<cifer_core::Commitments> {
+        self.commitments_lock().get(hash).cloned()
+    }
+
+    pub(crate) fn cache_commitments(&self, hash: [u8; 32], commitments: &cifer_core::Commitments) {
+        let mut cache = self.commitments_lock();
+        if cache.len() >= COMMITMENTS_CACHE {
+            cache.clear();
+        }
+        cache.insert(hash, commitments.clone());
     }
 
     /// Which database this store runs on.
