@@ -59,7 +59,7 @@ start() { # start <name> <command...>: background, log to $dir/<name>.log, recor
 
 wait_http() { # wait_http <url> <name>
   for _ in $(seq 1 300); do
-    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
+    if node -e 'fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' "$1" 2>/dev/null; then return 0; fi
     sleep 0.1
   done
   echo "devnet: $2 did not become healthy; last log lines:" >&2
