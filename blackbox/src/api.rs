@@ -30,6 +30,7 @@ use cifer_core::envelope;
 use cifer_core::header::EnvelopePrefix;
 use cifer_core::{EncapsulationKey, Seed, StreamKey, Suite, keccak256};
 use cifer_custody::{Bundle, Released};
+use cifer_service::http::json_body;
 use cifer_service::verify::{Verified, VerifyError, verify_user};
 use cifer_service::wire::{self, FieldError, RequestJson, UserRequest, hex0x};
 use cifer_store::{AuditEntry, AuditKind, Store};
@@ -137,27 +138,6 @@ fn bad_field(e: FieldError) -> ApiError {
     ApiError::bad_request(e.0)
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
-        } else {
-            ApiError::bad_request("cannot read the request body")
-        }
-    })
-}
-
-fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        use serde_json::error::Category;
-        let what = match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => "malformed JSON",
-            Category::Data => "JSON does not match the schema (missing, unknown or mistyped field)",
-        };
-        ApiError::bad_request(format!("{what} at line {} column {}", e.line(), e.column()))
-    })
-}
-
 fn chain_error(e: &ChainError) -> ApiError {
     ApiError::new(ErrorCode::ChainUnavailable, format!("chain view: {e}"))
 }
@@ -220,8 +200,7 @@ async fn create_checked(
     state: &Arc<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Value, ApiError> {
-    let body = body_bytes(body)?;
-    let req: CreateBody = parse_json(&body)?;
+    let req: CreateBody = json_body(body)?;
     let chain = served(state, req.chain_id)?;
     let at = chain.view.pinned().map_err(|e| chain_error(&e))?;
     let (cluster, refs) = members(&at, req.cluster_id).await?;
@@ -298,8 +277,7 @@ async fn deliver_checked(
     state: &Arc<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Value, ApiError> {
-    let body = body_bytes(body)?;
-    let req: DeliverBody = parse_json(&body)?;
+    let req: DeliverBody = json_body(body)?;
     let secret_id = wire::uint256("secretId", &req.secret_id).map_err(bad_field)?;
     let black_box = match &req.black_box {
         Some(a) => wire::address("blackBox", a).map_err(bad_field)?,
@@ -521,8 +499,7 @@ async fn accept(
     ctx: &mut Ctx,
 ) -> Result<Accepted, ApiError> {
     // 1. Shape.
-    let body = body_bytes(body)?;
-    let req: DecryptBody = parse_json(&body)?;
+    let req: DecryptBody = json_body(body)?;
     let request = req.request.parse().map_err(bad_field)?;
     ctx.chain_id = request.chain_id();
     ctx.secret_id = request.secret_id();

@@ -28,6 +28,7 @@ use cifer_chain::alloy::primitives::{Address, U256};
 use cifer_chain::{ChainError, ChainView, Health, Pinned, SecretState};
 use cifer_core::{EncapsulationKey, Seed, keccak256};
 use cifer_custody::{Bundle, open_delivery, release_key_digest, seal_release};
+use cifer_service::http::json_body;
 use cifer_service::verify::{Verified, VerifyError, verify_user};
 use cifer_service::wire::{self, FieldError, RequestJson};
 use serde::Deserialize;
@@ -159,27 +160,6 @@ fn bad_field(e: FieldError) -> ApiError {
     ApiError::bad_request(e.0)
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
-        } else {
-            ApiError::bad_request("cannot read the request body")
-        }
-    })
-}
-
-fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        use serde_json::error::Category;
-        let what = match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => "malformed JSON",
-            Category::Data => "JSON does not match the schema (missing, unknown or mistyped field)",
-        };
-        ApiError::bad_request(format!("{what} at line {} column {}", e.line(), e.column()))
-    })
-}
-
 /// Any chain view failure is a denial; the message is the view's (URLs redacted).
 fn chain_error(e: &ChainError) -> ApiError {
     ApiError::new(ErrorCode::ChainUnavailable, format!("chain view: {e}"))
@@ -276,8 +256,7 @@ async fn deliver_checked(
     ctx: &mut AuditCtx,
 ) -> Result<PutOutcome, ApiError> {
     // 1. Shape.
-    let body = body_bytes(body)?;
-    let req: DeliveryBody = parse_json(&body)?;
+    let req: DeliveryBody = json_body(body)?;
     let secret_id = u256_field("secretId", &req.secret_id)?;
     let black_box = address_field("blackBox", &req.black_box)?;
     ctx.chain_id = req.chain_id;
@@ -465,8 +444,7 @@ async fn release_checked(
     ctx: &mut AuditCtx,
 ) -> Result<Vec<u8>, ApiError> {
     // 1. Body size and JSON shape.
-    let body = body_bytes(body)?;
-    let req: ReleaseBody = parse_json(&body)?;
+    let req: ReleaseBody = json_body(body)?;
     let request = req.request.parse().map_err(bad_field)?;
     let (chain_id, contract, secret_id, signer, block) = (
         request.chain_id(),

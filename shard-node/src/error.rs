@@ -184,6 +184,17 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+impl From<cifer_service::http::BodyError> for ApiError {
+    fn from(e: cifer_service::http::BodyError) -> Self {
+        match e {
+            cifer_service::http::BodyError::TooLarge => {
+                Self::new(ErrorCode::PayloadTooLarge, e.to_string())
+            }
+            cifer_service::http::BodyError::Invalid(message) => Self::bad_request(message),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({

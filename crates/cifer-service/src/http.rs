@@ -12,11 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 
 /// The limits (TOML keys of both services).
@@ -42,6 +45,41 @@ impl Default for Limits {
     fn default() -> Self {
         Self { request_timeout_ms: default_timeout(), max_in_flight: default_in_flight() }
     }
+}
+
+/// Why a request body was not accepted; each service maps it to its own error codes
+/// (`payload_too_large`, `bad_request`). Messages never quote the body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// Larger than the router's body limit.
+    #[error("request body is too large")]
+    TooLarge,
+    /// The body could not be read, or is not JSON of the expected shape.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Reads a request body (as extracted by axum, with its size limit) as JSON of type `T`.
+///
+/// # Errors
+/// [`BodyError::TooLarge`], or [`BodyError::Invalid`] saying whether the JSON is
+/// malformed or does not match the schema, and where.
+pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, BodyError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            BodyError::TooLarge
+        } else {
+            BodyError::Invalid("cannot read the request body".into())
+        }
+    })?;
+    serde_json::from_slice(&body).map_err(|e| {
+        use serde_json::error::Category;
+        let what = match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => "malformed JSON",
+            Category::Data => "JSON does not match the schema (missing, unknown or mistyped field)",
+        };
+        BodyError::Invalid(format!("{what} at line {} column {}", e.line(), e.column()))
+    })
 }
 
 struct Guard {
