@@ -4,7 +4,8 @@
 //! return, with `v` either 27/28 or 0/1 (the y-parity of the nonce point). The range
 //! checks come first and are explicit: `0 < r < n`, `0 < s < n`, and `s <= n/2` (EIP-2;
 //! `(r, n - s)` with the other parity is the same signature's malleable twin). Then the
-//! public key is recovered with k256 and turned into an address (the last 20 bytes of the
+//! public key is recovered (libsecp256k1 with the default `libsecp256k1` feature, else
+//! k256; a test holds them equal) and turned into an address (the last 20 bytes of the
 //! keccak256 of the uncompressed point without its `0x04` prefix).
 //!
 //! [`verify_prehash`] is the same policy without recovery, for a known public key; the
@@ -101,9 +102,40 @@ impl Signature {
     /// [`Error::InvalidSignature`] when no key recovers (`r` is not the x of a curve point,
     /// or the result is the identity).
     pub fn recover_address(&self, prehash: &B256) -> Result<Address> {
+        #[cfg(feature = "libsecp256k1")]
+        {
+            use secp256k1::ecdsa::{RecoverableSignature, RecoveryId as Id};
+            // SEC 1 v2 §4.1.6 public-key recovery by libsecp256k1 (variable time, as all
+            // inputs and the output are public). The range and low-s checks were made by
+            // `from_parts`; `recover_matches_k256` checks the result against k256.
+            static CONTEXT: std::sync::LazyLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> =
+                std::sync::LazyLock::new(secp256k1::Secp256k1::verification_only);
+            let mut compact = [0u8; 64];
+            compact[..32].copy_from_slice(&self.r);
+            compact[32..].copy_from_slice(&self.s);
+            let id = if self.y_odd { Id::One } else { Id::Zero };
+            let signature = RecoverableSignature::from_compact(&compact, id)
+                .map_err(|_| Error::ScalarOutOfRange)?;
+            let key = CONTEXT
+                .recover_ecdsa(secp256k1::Message::from_digest(*prehash), &signature)
+                .map_err(|_| Error::InvalidSignature)?;
+            Ok(address_of_sec1(&key.serialize_uncompressed()))
+        }
+        #[cfg(not(feature = "libsecp256k1"))]
+        {
+            self.recover_address_reference(prehash)
+        }
+    }
+
+    /// [`Self::recover_address`] through k256's `recover_from_prehash`: the reference the
+    /// libsecp256k1 path is tested against, and the path without that feature.
+    /// Ethereum's v carries only the y-parity; x-reduced nonces (r + n < p) are never
+    /// produced by a wallet and not expressible in 27/28.
+    ///
+    /// # Errors
+    /// As [`Self::recover_address`].
+    pub fn recover_address_reference(&self, prehash: &B256) -> Result<Address> {
         let signature = self.k256_signature()?;
-        // Ethereum's v carries only the y-parity; x-reduced nonces (r + n < p) are never
-        // produced by a wallet and not expressible in 27/28.
         let id = RecoveryId::new(self.y_odd, false);
         let key = VerifyingKey::recover_from_prehash(prehash, &signature, id)
             .map_err(|_| Error::InvalidSignature)?;
@@ -156,9 +188,12 @@ pub fn address_from_public_key(public_key: &[u8]) -> Result<Address> {
 }
 
 fn address_of(key: &VerifyingKey) -> Address {
-    let point = key.to_sec1_point(false);
+    address_of_sec1(key.to_sec1_point(false).as_bytes())
+}
+
+fn address_of_sec1(uncompressed: &[u8]) -> Address {
     // 0x04 || x || y; the address hashes x || y.
-    let hash = keccak256(&point.as_bytes()[1..]);
+    let hash = keccak256(&uncompressed[1..]);
     let mut address = [0u8; 20];
     address.copy_from_slice(&hash[12..]);
     address
@@ -242,6 +277,40 @@ mod tests {
             assert_eq!(address_from_public_key(sec1.as_bytes()).unwrap()[..], expected[..]);
         }
         assert_eq!(address_from_public_key(&[4u8; 65]), Err(Error::InvalidPublicKey));
+    }
+
+    #[test]
+    fn recover_matches_k256() {
+        // Real signatures by many keys, and arbitrary (r, s, parity, digest) tuples (about
+        // half of all r are no curve point's x): libsecp256k1 and k256 agree
+        // on every address and every failure. Low-s is enforced by `from_parts` first.
+        let (mut recovered, mut failed) = (0, 0);
+        for i in 0u32..400 {
+            let seed = keccak256(&i.to_be_bytes());
+            let prehash = keccak256(&seed);
+            let (r, s, y_odd) = if i % 2 == 0 {
+                let key = k256::ecdsa::SigningKey::from_slice(&seed).unwrap();
+                let (sig, id) = key.sign_prehash_recoverable(&prehash);
+                let low = sig.normalize_s();
+                let (r, s) = low.split_bytes();
+                (r.into(), s.into(), id.is_y_odd() ^ (low != sig))
+            } else {
+                let mut s = keccak256(&prehash);
+                s[0] &= 0x7f;
+                (keccak256(&s), s, i % 4 == 1)
+            };
+            let Ok(sig) = Signature::from_parts(r, s, y_odd) else { continue };
+            match sig.recover_address(&prehash) {
+                Ok(_) => recovered += 1,
+                Err(_) => failed += 1,
+            }
+            assert_eq!(
+                sig.recover_address(&prehash),
+                sig.recover_address_reference(&prehash),
+                "case {i}"
+            );
+        }
+        assert!(recovered > 250 && failed > 20, "{recovered} recovered, {failed} failed");
     }
 
     #[test]

@@ -158,6 +158,9 @@ fn scalar(bytes: &[u8; 32]) -> Option<Scalar> {
 pub struct Commitments {
     threshold: u8,
     points: Vec<ProjectivePoint>,
+    /// The wire form, kept: encoding a projective point costs a field inversion, and the
+    /// services serialize and hash commitments on every release.
+    bytes: Vec<u8>,
 }
 
 impl fmt::Debug for Commitments {
@@ -182,19 +185,35 @@ impl Commitments {
     /// compressed points.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(2 + self.points.len() * POINT_LEN);
-        out.push(FORMAT_V1);
-        out.push(self.threshold);
-        for p in &self.points {
-            out.extend_from_slice(&p.to_affine().to_bytes());
-        }
-        out
+        self.bytes.clone()
+    }
+
+    /// The wire form, borrowed.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// `keccak256` of the wire form: what a node pins when it accepts a fragment.
     #[must_use]
     pub fn hash(&self) -> [u8; 32] {
-        crate::keccak256(&self.to_bytes())
+        crate::keccak256(&self.bytes)
+    }
+
+    /// Commitments from points, encoding them once. The points are public, so they are
+    /// normalized together in variable time (one field inversion for all of them).
+    fn from_points(threshold: u8, points: Vec<ProjectivePoint>) -> Self {
+        use k256::elliptic_curve::BatchNormalize;
+        let affine: Vec<k256::AffinePoint> = <ProjectivePoint as BatchNormalize<
+            [ProjectivePoint],
+        >>::batch_normalize_vartime(&points);
+        let mut bytes = Vec::with_capacity(2 + points.len() * POINT_LEN);
+        bytes.push(FORMAT_V1);
+        bytes.push(threshold);
+        for p in &affine {
+            bytes.extend_from_slice(&p.to_bytes());
+        }
+        Self { threshold, points, bytes }
     }
 
     /// Parses the wire form; every point must decode and none may be the identity.
@@ -224,7 +243,9 @@ impl Commitments {
                 _ => return Err(Error::InvalidCommitments),
             }
         }
-        Ok(Self { threshold: t, points })
+        // Decoding accepts only canonical encodings (x < p, tag 02/03), so the input is the
+        // wire form re-encoding would give (`commitments_keep_their_canonical_bytes`).
+        Ok(Self { threshold: t, points, bytes: bytes.to_vec() })
     }
 
     #[cfg(feature = "hazmat")]
@@ -415,7 +436,7 @@ pub fn split(
             f.blinders[c] = b.value().0.to_repr().into();
         }
     }
-    Ok((Commitments { threshold, points }, fragments))
+    Ok((Commitments::from_points(threshold, points), fragments))
 }
 
 /// Rebuilds the seed from fragments, verifying each against `commitments` first.
@@ -487,4 +508,79 @@ fn interpolate(valid: &[&Fragment]) -> Result<Seed> {
         }
     }
     Ok(seed)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn commitments_keep_their_canonical_bytes() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        for _ in 0..8 {
+            let seed = Seed::generate(&mut rng);
+            let (c, _) = split(&seed, 3, 5, &mut rng).unwrap();
+            // The kept bytes are the point-by-point constant-time encoding.
+            let mut expected = vec![FORMAT_V1, 3];
+            for p in &c.points {
+                expected.extend_from_slice(&p.to_affine().to_bytes());
+            }
+            assert_eq!(c.as_bytes(), &expected[..]);
+            let back = Commitments::from_bytes(c.as_bytes()).unwrap();
+            assert_eq!(back, c);
+            assert_eq!(back.hash(), crate::keccak256(&expected));
+        }
+    }
+
+    #[test]
+    fn non_canonical_point_encodings_are_refused() {
+        // p = 2^256 - 2^32 - 977. For a small valid x, the 32-byte value x + p is the same
+        // field element but not its canonical encoding: it must not decode.
+        let p = {
+            // 2^256 - 2^32 - 977, big-endian.
+            let mut b = [0xffu8; 32];
+            b[27] = 0xfe;
+            b[28] = 0xff;
+            b[29] = 0xff;
+            b[30] = 0xfc;
+            b[31] = 0x2f;
+            b
+        };
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+        let (c, _) = split(&Seed::generate(&mut rng), 3, 5, &mut rng).unwrap();
+        let mut tested = 0;
+        for x in 1u8..=64 {
+            let mut canonical = [0u8; 33];
+            canonical[0] = 0x02;
+            canonical[32] = x;
+            let mut repr = <ProjectivePoint as GroupEncoding>::Repr::default();
+            repr.copy_from_slice(&canonical);
+            if ProjectivePoint::from_bytes(&repr).is_none().into() {
+                continue;
+            }
+            // x + p, which fits in 32 bytes for x < 2^32 + 977.
+            let mut big = p;
+            let (sum, carry) = big[31].overflowing_add(x);
+            big[31] = sum;
+            let mut i = 30;
+            let mut carry = carry;
+            while carry {
+                let (s2, c2) = big[i].overflowing_add(1);
+                big[i] = s2;
+                carry = c2;
+                i -= 1;
+            }
+            let mut bytes = c.to_bytes();
+            bytes[2] = 0x02;
+            bytes[3..35].copy_from_slice(&big);
+            assert!(Commitments::from_bytes(&bytes).is_err(), "x = {x} + p decoded");
+            bytes[3..35].copy_from_slice(&canonical[1..]);
+            assert!(Commitments::from_bytes(&bytes).is_ok(), "x = {x} refused");
+            tested += 1;
+        }
+        assert!(tested > 5);
+    }
 }

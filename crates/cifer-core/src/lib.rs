@@ -42,7 +42,7 @@ pub use aead::Backend;
 pub use error::{Error, Result};
 pub use fragment::{Commitments, Fragment};
 pub use header::{EnvelopePrefix, Header};
-pub use keys::{DecapsulationKey, EncapsulationKey, Seed, SharedSecret};
+pub use keys::{DecapsulationKey, EncapsulationKey, KemBackend, Seed, SharedSecret};
 pub use schedule::StreamKey;
 pub use suite::Suite;
 

@@ -13,7 +13,7 @@ use std::io::Write;
 
 use cifer_core::header::{HEADER_LEN, TAG_LEN};
 use cifer_core::stream::{ChunkSealer, Encryptor, open_stream};
-use cifer_core::{Backend, EnvelopePrefix, Error, Header, Seed, Suite, envelope};
+use cifer_core::{Backend, DecapsulationKey, EnvelopePrefix, Error, Header, Seed, Suite, envelope};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -301,6 +301,40 @@ fn mlkem_backends_agree() {
         let (ct, ss) = seed.encapsulation_key().encapsulate_os().unwrap();
         let back = seed.decapsulation_key().decapsulate(&ct[..]).unwrap();
         assert_eq!(back.as_bytes(), ss.as_bytes(), "key {i}");
+    }
+}
+
+/// Differential test of the ML-KEM-768 backends: from the same seeds every backend derives
+/// the same encapsulation key, and decapsulates honest ciphertexts and random (implicitly
+/// rejected) ones to the same shared secret.
+#[test]
+fn mlkem_backends_are_byte_identical() {
+    use cifer_core::keys::KemBackend;
+    use rand_core::Rng;
+    let backends = KemBackend::all();
+    for i in 0..128u64 {
+        let mut r = rng(5000 + i);
+        let seed = Seed::generate(&mut r);
+        let dks: Vec<_> = backends.iter().map(|b| seed.decapsulation_key_with(*b)).collect();
+        let eks: Vec<_> = dks.iter().map(DecapsulationKey::encapsulation_key).collect();
+        assert!(eks.windows(2).all(|w| w[0].as_bytes()[..] == w[1].as_bytes()[..]), "seed {i}");
+        let (ct, ss) = eks[0].encapsulate(&mut r);
+        let mut noise = [0u8; 1088];
+        r.fill_bytes(&mut noise);
+        let mut flipped = *ct;
+        flipped[usize::try_from(i).unwrap() % 1088] ^= 1;
+        for (b, dk) in backends.iter().zip(&dks) {
+            assert_eq!(dk.decapsulate(&ct[..]).unwrap().as_bytes(), ss.as_bytes(), "{b:?} {i}");
+        }
+        for bad in [&noise, &flipped] {
+            let outs: Vec<_> =
+                dks.iter().map(|dk| *dk.decapsulate(&bad[..]).unwrap().as_bytes()).collect();
+            assert!(outs.windows(2).all(|w| w[0] == w[1]), "implicit rejection differs, seed {i}");
+            assert_ne!(&outs[0], ss.as_bytes());
+        }
+        for dk in &dks {
+            assert!(dk.decapsulate(&ct[..1087]).is_err());
+        }
     }
 }
 

