@@ -14,6 +14,7 @@
 #   DEVNET_PORT  anvil's port (default 8545); nodes use PORT+1..PORT+5, the black box PORT+10
 #                (and PORT+11.. for BB_REPLICAS > 1)
 #   BIN_DIR      where the binaries are (default target/debug; built if missing)
+#   BB_RATE_LIMIT, BB_RATE_WINDOW_MS  black box per-signer rate limit (default 1000 per 1000 ms)
 #   BB_DATABASE_URL    black box database (default: SQLite in DEVNET_DIR); a postgres:// URL
 #                      is shared by all replicas
 #   BB_REPLICAS        black-box processes (default 1)
@@ -117,8 +118,8 @@ node_timeout_ms = 2500
 ${BB_EXTRA:-}
 
 [rate_limit]
-window_ms = 1000
-limit = 1000
+window_ms = ${BB_RATE_WINDOW_MS:-1000}
+limit = ${BB_RATE_LIMIT:-1000}
 
 [[chains]]
 chain_id = $chain_id

@@ -33,7 +33,7 @@ use cifer_custody::{Bundle, Released};
 use cifer_service::http::json_body;
 use cifer_service::verify::{Verified, VerifyError, verify_user};
 use cifer_service::wire::{self, FieldError, RequestJson, UserRequest, hex0x};
-use cifer_store::{AuditEntry, AuditKind, Store};
+use cifer_store::{AuditEntry, AuditKind, Claim, RateCheck, Store};
 use k256::ecdsa::SigningKey;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -632,28 +632,30 @@ async fn accept(
     }
 
     // 7. Rate limit (shared by replicas), then the replay claim with the audit record
-    // that precedes any key leaving, in one transaction.
+    // that precedes any key leaving: one transaction, one durable commit.
     let limit = state.settings.rate_limit;
-    if !state
-        .store
-        .count_request(signer, limit.window_ms, limit.limit)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-    {
-        return Err(ApiError::new(ErrorCode::RateLimited, "too many requests from this signer"));
-    }
     let record = *ctx;
     let claimed = state
         .store
-        .claim_replay_and_append_audit(
+        .count_and_claim_replay(
+            RateCheck { subject: signer, window_ms: limit.window_ms, limit: limit.limit },
             replay_key(&signer, &digest),
             block.saturating_add(chain.window),
             move || record.entry(AuditKind::Decrypt, "authorized"),
         )
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    if claimed.is_none() {
-        return Err(ApiError::new(ErrorCode::Replayed, "this request was already accepted"));
+    match claimed {
+        Claim::Claimed(_) => {}
+        Claim::RateLimited => {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "too many requests from this signer",
+            ));
+        }
+        Claim::Replayed => {
+            return Err(ApiError::new(ErrorCode::Replayed, "this request was already accepted"));
+        }
     }
     Ok(Accepted {
         chain_id: ctx.chain_id,
@@ -719,7 +721,9 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
     }
     // A fresh response key for this request only, bound to it by our registered signer.
     let response_seed = Seed::generate_os().map_err(|e| ApiError::internal(&e))?;
-    let response_ek = response_seed.encapsulation_key();
+    let opener = cifer_custody::ReleaseOpener::new(&response_seed);
+    drop(response_seed);
+    let response_ek = opener.encapsulation_key();
     let bound = cifer_custody::release_key_digest(
         a.chain_id,
         &a.secret_id,
@@ -743,7 +747,7 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
         (a.chain_id, a.secret_id, a.cluster_id, a.ek_hash);
     let fetch = |id: NodeId| {
         let node = by_id.get(&id).copied();
-        let (body, seed) = (&body, &response_seed);
+        let (body, opener) = (&body, &opener);
         async move {
             let node = node.ok_or("not in the cluster")?;
             // A node whose view trails ours answers `future` (nothing claimed): ask again
@@ -765,8 +769,7 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
                 .ok_or("no fragment in the reply")?;
             // A reply that does not open under this request's fresh key is reported as
             // this node's failure (it may be corruption in transit as well as a lie).
-            cifer_custody::open_release(&sealed, seed, chain_id, &secret_id)
-                .map_err(|_| "reply does not open".to_owned())
+            opener.open(&sealed, chain_id, &secret_id).map_err(|_| "reply does not open".to_owned())
         }
     };
     let authenticate = |r: &Released| {

@@ -96,7 +96,7 @@ where
 {
     let expected = commitments.to_bytes();
     gather_authenticated(nodes, commitments.threshold(), deadline, fetch, |r| {
-        r.commitments.to_bytes() == expected
+        r.commitments.as_bytes() == expected
     })
     .await
 }
@@ -260,7 +260,7 @@ where
         };
         // Cheap checks only: the commitments are the authenticated ones, the slot is its own.
         let cheap = match &reference {
-            Some((_, bytes)) if released.commitments.to_bytes() != *bytes => {
+            Some((_, bytes)) if released.commitments.as_bytes() != &bytes[..] => {
                 Err("commitments differ from the bundle's".to_owned())
             }
             Some(_) => Ok(()),
@@ -327,7 +327,7 @@ fn check(
     commitments: &Commitments,
     slot: u8,
 ) -> Result<(), String> {
-    if released.commitments.to_bytes() != expected {
+    if released.commitments.as_bytes() != expected {
         return Err("commitments differ from the bundle's".into());
     }
     if released.fragment.index() != slot {

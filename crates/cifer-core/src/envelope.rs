@@ -7,7 +7,7 @@ use rand_core::CryptoRng;
 use crate::aead::Backend;
 use crate::error::{Error, Result};
 use crate::header::{EnvelopePrefix, HEADER_LEN, Header};
-use crate::keys::{EncapsulationKey, Seed, SharedSecret};
+use crate::keys::{DecapsulationKey, EncapsulationKey, Seed, SharedSecret};
 use crate::pipeline::{
     default_threads, open_slice, open_stream_parallel, seal_slice, seal_stream_parallel,
 };
@@ -80,11 +80,22 @@ impl Seed {
     /// # Errors
     /// [`Error::UnsupportedSuite`] for other suites.
     pub fn stream_key(&self, prefix: &EnvelopePrefix) -> Result<StreamKey> {
+        self.decapsulation_key().stream_key(prefix)
+    }
+}
+
+impl DecapsulationKey {
+    /// [`Seed::stream_key`] with the key already derived (for several envelopes to the
+    /// same key: the derivation is the larger part of the cost).
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedSuite`] for other suites.
+    pub fn stream_key(&self, prefix: &EnvelopePrefix) -> Result<StreamKey> {
         let ct = match prefix.header().suite {
             Suite::MlKem768 => prefix.encapsulation(),
             other => return Err(Error::UnsupportedSuite(other)),
         };
-        let ss = self.decapsulation_key().decapsulate(ct)?;
+        let ss = self.decapsulate(ct)?;
         StreamKey::derive(ss.as_bytes(), prefix)
     }
 }
@@ -245,9 +256,17 @@ pub fn sealed_len(header: &Header, len: usize) -> usize {
 /// # Errors
 /// As [`decrypt`].
 pub fn open(seed: &Seed, envelope: &[u8]) -> Result<Vec<u8>> {
+    open_with_key(&seed.decapsulation_key(), envelope)
+}
+
+/// [`open`] with the decapsulation key already derived.
+///
+/// # Errors
+/// As [`decrypt`].
+pub fn open_with_key(key: &DecapsulationKey, envelope: &[u8]) -> Result<Vec<u8>> {
     let (prefix, used) = EnvelopePrefix::decode(envelope)?;
-    let key = seed.stream_key(&prefix)?;
-    open_body(&key, &prefix, &envelope[used..])
+    let stream = key.stream_key(&prefix)?;
+    open_body(&stream, &prefix, &envelope[used..])
 }
 
 /// Opens an in-memory envelope body (after the prefix) with a stream key obtained

@@ -20,7 +20,8 @@
 
 use cifer_core::fragment::{self, FRAGMENT_LEN};
 use cifer_core::{
-    Commitments, EncapsulationKey, Fragment, Header, Seed, Suite, envelope, keccak256,
+    Commitments, DecapsulationKey, EncapsulationKey, Fragment, Header, Seed, Suite, envelope,
+    keccak256,
 };
 use k256::ecdsa::SigningKey;
 use zeroize::Zeroizing;
@@ -311,15 +312,66 @@ pub fn open_release(
     chain_id: u64,
     secret_id: &[u8; 32],
 ) -> Result<Released> {
-    let plain = open_reply(reply, response_seed, chain_id, secret_id)?;
-    if plain.len() < 1 + FRAGMENT_LEN + 65 || plain[0] != RELEASE_FORMAT {
-        return Err(Error::Malformed("release reply"));
+    ReleaseOpener::new(response_seed).open(reply, chain_id, secret_id)
+}
+
+/// Opens the release replies of one request: the per-request decapsulation key is derived
+/// once, and commitments identical to ones already decoded (every honest node sends the
+/// same) are not decoded again. Same results as [`open_release`] for each reply.
+#[derive(Debug)]
+pub struct ReleaseOpener {
+    key: DecapsulationKey,
+    decoded: std::sync::Mutex<Option<Commitments>>,
+}
+
+impl ReleaseOpener {
+    /// An opener for replies sealed to `response_seed`'s encapsulation key.
+    #[must_use]
+    pub fn new(response_seed: &Seed) -> Self {
+        Self { key: response_seed.decapsulation_key(), decoded: std::sync::Mutex::new(None) }
     }
-    let fragment = Fragment::from_bytes(&plain[1..=FRAGMENT_LEN])?;
-    let mut bundle_signature = [0u8; 65];
-    bundle_signature.copy_from_slice(&plain[1 + FRAGMENT_LEN..1 + FRAGMENT_LEN + 65]);
-    let commitments = Commitments::from_bytes(&plain[1 + FRAGMENT_LEN + 65..])?;
-    Ok(Released { fragment, commitments, bundle_signature })
+
+    /// The encapsulation key the replies are sealed to.
+    #[must_use]
+    pub fn encapsulation_key(&self) -> EncapsulationKey {
+        self.key.encapsulation_key()
+    }
+
+    /// As [`open_release`].
+    ///
+    /// # Errors
+    /// As [`open_release`].
+    pub fn open(&self, reply: &[u8], chain_id: u64, secret_id: &[u8; 32]) -> Result<Released> {
+        let prefix = envelope::read_prefix(&mut &reply[..])?;
+        if prefix.header().chain_id != chain_id || &prefix.header().secret_id != secret_id {
+            return Err(Error::Malformed("reply for another secret"));
+        }
+        let plain = Zeroizing::new(envelope::open_with_key(&self.key, reply)?);
+        if plain.len() < 1 + FRAGMENT_LEN + 65 || plain[0] != RELEASE_FORMAT {
+            return Err(Error::Malformed("release reply"));
+        }
+        let fragment = Fragment::from_bytes(&plain[1..=FRAGMENT_LEN])?;
+        let mut bundle_signature = [0u8; 65];
+        bundle_signature.copy_from_slice(&plain[1 + FRAGMENT_LEN..1 + FRAGMENT_LEN + 65]);
+        let raw = &plain[1 + FRAGMENT_LEN + 65..];
+        // Commitments are public: comparing their bytes in variable time is fine.
+        let known = self
+            .decoded
+            .lock()
+            .ok()
+            .and_then(|d| d.as_ref().filter(|c| c.as_bytes() == raw).cloned());
+        let commitments = match known {
+            Some(c) => c,
+            None => {
+                let c = Commitments::from_bytes(raw)?;
+                if let Ok(mut d) = self.decoded.lock() {
+                    d.get_or_insert_with(|| c.clone());
+                }
+                c
+            }
+        };
+        Ok(Released { fragment, commitments, bundle_signature })
+    }
 }
 
 /// Format byte of a key reply (a stream key for the requester).

@@ -4,8 +4,8 @@
 
 use cifer_core::{Seed, fragment, keccak256};
 use cifer_custody::{
-    Error, create_bundle, open_delivery, open_release, release_key_digest, seal_release,
-    sign_digest,
+    Error, ReleaseOpener, create_bundle, open_delivery, open_release, release_key_digest,
+    seal_release, sign_digest,
 };
 use k256::ecdsa::SigningKey;
 use rand_chacha::ChaCha20Rng;
@@ -84,6 +84,47 @@ fn create_deliver_release_rebuild() {
     // A reply is bound to its secret and to the response key.
     assert!(open_release(&replies[0], &response, 31337, &[0u8; 32]).is_err());
     assert!(open_release(&replies[0], &nodes[0], 31337, &secret_id).is_err());
+}
+
+/// One opener per request: the key is derived once and identical commitments decoded
+/// once, with the same results as `open_release`; a reply carrying other commitments (a
+/// lying node's, or another secret's) gets its own, never the cached ones.
+#[test]
+fn release_opener_matches_open_release() {
+    let nodes = nodes();
+    let node_eks: Vec<_> = nodes.iter().map(Seed::encapsulation_key).collect();
+    let bb = black_box_key(7);
+    let bundle = create_bundle(31337, 1, 3, &node_eks, &bb).unwrap();
+    let other = create_bundle(31337, 1, 3, &node_eks, &bb).unwrap();
+    let secret_id = [5u8; 32];
+    let response = Seed::generate(&mut ChaCha20Rng::seed_from_u64(11));
+    let opener = ReleaseOpener::new(&response);
+    assert_eq!(opener.encapsulation_key(), response.encapsulation_key());
+    let reply = |b: &cifer_custody::Bundle, slot: u8| {
+        let d = open_delivery(b, &nodes[usize::from(slot) - 1], slot, 5).unwrap();
+        seal_release(
+            31337,
+            secret_id,
+            &d.fragment,
+            &d.commitments,
+            &b.signature,
+            &opener.encapsulation_key(),
+        )
+        .unwrap()
+    };
+    for (b, slot) in [(&bundle, 1), (&bundle, 2), (&other, 3), (&bundle, 4), (&other, 5)] {
+        let sealed = reply(b, slot);
+        let via_opener = opener.open(&sealed, 31337, &secret_id).unwrap();
+        let direct = open_release(&sealed, &response, 31337, &secret_id).unwrap();
+        assert_eq!(via_opener.commitments, direct.commitments);
+        assert_eq!(via_opener.commitments.to_bytes(), b.commitments);
+        assert_eq!(via_opener.fragment.to_bytes(), direct.fragment.to_bytes());
+        assert_eq!(via_opener.bundle_signature, direct.bundle_signature);
+    }
+    // Bound to its secret and to the response key, as open_release.
+    let sealed = reply(&bundle, 1);
+    assert!(opener.open(&sealed, 31337, &[0u8; 32]).is_err());
+    assert!(ReleaseOpener::new(&nodes[0]).open(&sealed, 31337, &secret_id).is_err());
 }
 
 #[test]

@@ -321,9 +321,49 @@ impl Store {
     where
         F: FnOnce() -> AuditEntry + Send + 'static,
     {
+        match self.claim_in_group(key, expires_at_block, None, decide).await? {
+            Claim::Claimed(record) => Ok(Some(record)),
+            Claim::Replayed | Claim::RateLimited => Ok(None),
+        }
+    }
+
+    /// [`count_request`](Self::count_request) then
+    /// [`claim_replay_and_append_audit`](Self::claim_replay_and_append_audit), in the
+    /// same group transaction (one durable commit for both, instead of two): the request
+    /// is counted against `rate` first, whatever follows; over the limit it is
+    /// [`Claim::RateLimited`] and not claimed; otherwise it is claimed as
+    /// `claim_replay_and_append_audit` would.
+    ///
+    /// # Errors
+    /// As [`claim_replay_and_append_audit`](Self::claim_replay_and_append_audit); on an
+    /// error nothing was written for this call (not even the count).
+    pub async fn count_and_claim_replay<F>(
+        &self,
+        rate: RateCheck,
+        key: [u8; 32],
+        expires_at_block: u64,
+        decide: F,
+    ) -> Result<Claim>
+    where
+        F: FnOnce() -> AuditEntry + Send + 'static,
+    {
+        self.claim_in_group(key, expires_at_block, Some(rate), decide).await
+    }
+
+    async fn claim_in_group<F>(
+        &self,
+        key: [u8; 32],
+        expires_at_block: u64,
+        rate: Option<RateCheck>,
+        decide: F,
+    ) -> Result<Claim>
+    where
+        F: FnOnce() -> AuditEntry + Send + 'static,
+    {
         let expires = to_i64("expires_at_block", expires_at_block)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = GroupJob { key, expires, decide: Some(Box::new(decide)), entry: None, reply };
+        let job =
+            GroupJob { key, expires, rate, decide: Some(Box::new(decide)), entry: None, reply };
         self.writer.send(job).await.map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
@@ -419,14 +459,38 @@ pub const MAX_GROUP: usize = 64;
 
 type Decide = Box<dyn FnOnce() -> AuditEntry + Send>;
 
-/// One queued [`Store::claim_replay_and_append_audit`] call.
+/// The outcome of [`Store::count_and_claim_replay`].
+#[derive(Debug)]
+pub enum Claim {
+    /// First claim of the key: the record appended with it.
+    Claimed(AuditRecord),
+    /// The key was claimed before; nothing appended.
+    Replayed,
+    /// Over the rate limit; not claimed, nothing appended.
+    RateLimited,
+}
+
+/// A rate-limit check of [`Store::count_and_claim_replay`]: as
+/// [`Store::count_request`]`(subject, window_ms, limit)`.
+#[derive(Clone, Copy, Debug)]
+pub struct RateCheck {
+    /// Who is counted.
+    pub subject: [u8; 20],
+    /// Window width in milliseconds.
+    pub window_ms: u64,
+    /// Requests allowed per window.
+    pub limit: u32,
+}
+
+/// One queued claim.
 pub(crate) struct GroupJob {
     key: [u8; 32],
     expires: i64,
+    rate: Option<RateCheck>,
     /// Taken when the claim first succeeds; its answer is kept in `entry`.
     decide: Option<Decide>,
     entry: Option<AuditEntry>,
-    reply: tokio::sync::oneshot::Sender<Result<Option<AuditRecord>>>,
+    reply: tokio::sync::oneshot::Sender<Result<Claim>>,
 }
 
 impl GroupJob {
@@ -467,7 +531,7 @@ async fn commit_group(backend: &super::backend::Backend, group: &mut Vec<GroupJo
             for mut job in group.drain(..) {
                 let result = try_group(backend, std::slice::from_mut(&mut job), now_ms())
                     .await
-                    .map(|mut r| r.pop().flatten());
+                    .and_then(|mut r| r.pop().ok_or(StoreError::WriterStopped));
                 let _ = job.reply.send(result);
             }
         }
@@ -480,16 +544,33 @@ async fn try_group(
     backend: &super::backend::Backend,
     jobs: &mut [GroupJob],
     at_ms: i64,
-) -> Result<Vec<Option<AuditRecord>>> {
+) -> Result<Vec<Claim>> {
     let at_unix_ms = u64::try_from(at_ms).unwrap_or(0);
     // Lock order, as everywhere: replay rows first, then the audit lock, and no holder of
     // the audit lock waits on a replay row, so there is no deadlock.
     macro_rules! group_in {
         ($tx:ident, $lock:expr) => {{
             // Copied out: a job's `decide` is `Send` but not `Sync`.
-            let keys: Vec<([u8; 32], i64)> = jobs.iter().map(|j| (j.key, j.expires)).collect();
+            let keys: Vec<([u8; 32], i64, Option<RateCheck>)> =
+                jobs.iter().map(|j| (j.key, j.expires, j.rate)).collect();
             let mut claimed = Vec::with_capacity(jobs.len());
-            for (key, expires) in &keys {
+            let mut limited = Vec::with_capacity(jobs.len());
+            for (key, expires, rate) in &keys {
+                // The rate counter first, as `count_request` (the same upsert).
+                if let Some(rate) = rate {
+                    let width = i64::try_from(rate.window_ms.max(1)).unwrap_or(i64::MAX);
+                    let count: i64 = sqlx::query_scalar(crate::ratelimit::COUNT_SQL)
+                        .bind(rate.subject.as_slice())
+                        .bind(at_ms / width * width)
+                        .fetch_one(&mut *$tx)
+                        .await?;
+                    if count > i64::from(rate.limit) {
+                        limited.push(true);
+                        claimed.push(false);
+                        continue;
+                    }
+                }
+                limited.push(false);
                 let inserted = sqlx::query(
                     "INSERT INTO replays (replay_key, expires_at_block) VALUES ($1, $2) \
                      ON CONFLICT (replay_key) DO NOTHING",
@@ -502,13 +583,15 @@ async fn try_group(
                 claimed.push(inserted == 1);
             }
             let mut records = Vec::with_capacity(jobs.len());
+            let outcome =
+                |limited: bool| if limited { Claim::RateLimited } else { Claim::Replayed };
             if claimed.iter().any(|c| *c) {
                 if let Some(lock) = $lock {
                     sqlx::query(lock).execute(&mut *$tx).await?;
                 }
-                for (job, claimed) in jobs.iter_mut().zip(&claimed) {
+                for ((job, claimed), limited) in jobs.iter_mut().zip(&claimed).zip(&limited) {
                     if !claimed {
-                        records.push(None);
+                        records.push(outcome(*limited));
                         continue;
                     }
                     let entry = job.entry()?.clone();
@@ -518,12 +601,23 @@ async fn try_group(
                     let chain = to_i64("chain_id", entry.chain_id)?;
                     let (seq, prev_hash, hash) =
                         append_locked!($tx, &entry, chain, at_ms, at_unix_ms);
-                    records.push(Some(AuditRecord { seq, at_unix_ms, entry, prev_hash, hash }));
+                    records.push(Claim::Claimed(AuditRecord {
+                        seq,
+                        at_unix_ms,
+                        entry,
+                        prev_hash,
+                        hash,
+                    }));
                 }
                 $tx.commit().await?;
             } else {
-                $tx.rollback().await?;
-                records.resize(jobs.len(), None);
+                // Nothing claimed; counts (if any) are still kept.
+                if keys.iter().any(|k| k.2.is_some()) {
+                    $tx.commit().await?;
+                } else {
+                    $tx.rollback().await?;
+                }
+                records.extend(limited.iter().map(|l| outcome(*l)));
             }
             records
         }};

@@ -107,7 +107,9 @@ pub mod testing;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use audit::{AuditEntry, AuditHead, AuditKind, AuditRecord, MAX_AUDIT_CODE_LEN};
+pub use audit::{
+    AuditEntry, AuditHead, AuditKind, AuditRecord, Claim, MAX_AUDIT_CODE_LEN, RateCheck,
+};
 pub use backend::{BackendKind, StoreConfig};
 pub use error::{AuditFault, Result, StoreError};
 pub use fragments::{FragmentRecord, PutOutcome, StoredFragment};

@@ -4,6 +4,11 @@
 use super::error::Result;
 use super::{Store, now_ms};
 
+/// Counts one request of `$1` in the window starting at `$2`; returns the new count.
+pub(crate) const COUNT_SQL: &str = "INSERT INTO rate_counters (subject, window_start, count) VALUES ($1, $2, 1) \
+     ON CONFLICT (subject, window_start) DO UPDATE SET count = rate_counters.count + 1 \
+     RETURNING count";
+
 impl Store {
     /// Counts one request by `subject` in the current window of `window_ms` milliseconds
     /// and returns whether it is within `limit` (the first `limit` requests of a window
@@ -20,11 +25,7 @@ impl Store {
     ) -> Result<bool> {
         let width = i64::try_from(window_ms.max(1)).unwrap_or(i64::MAX);
         let window_start = now_ms() / width * width;
-        let count: i64 = dispatch!(&self.backend, pool => sqlx::query_scalar(
-            "INSERT INTO rate_counters (subject, window_start, count) VALUES ($1, $2, 1) \
-             ON CONFLICT (subject, window_start) DO UPDATE SET count = rate_counters.count + 1 \
-             RETURNING count",
-        )
+        let count: i64 = dispatch!(&self.backend, pool => sqlx::query_scalar(COUNT_SQL)
         .bind(subject.as_slice())
         .bind(window_start)
         .fetch_one(pool)

@@ -7,7 +7,9 @@ use cifer_store::testing as harness;
 
 use std::collections::HashSet;
 
-use cifer_store::{AuditEntry, AuditFault, AuditKind, PutOutcome, StoreError, audit};
+use cifer_store::{
+    AuditEntry, AuditFault, AuditKind, Claim, PutOutcome, RateCheck, StoreError, audit,
+};
 use harness::{Db, Val, key, record, secret, sharing};
 
 cifer_store::both_backends! {
@@ -29,6 +31,7 @@ cifer_store::both_backends! {
     claim_and_audit_refused_claim_appends_nothing,
     claim_and_audit_group_outcomes_are_per_call,
     rate_counters_are_shared_and_exact,
+    count_and_claim_in_one_transaction,
 }
 
 async fn bundle_signature_is_kept_and_compared(db: &Db) {
@@ -728,4 +731,48 @@ async fn rate_counters_are_shared_and_exact(db: &Db) {
     assert!(a.count_request([9; 20], 1, 1).await.unwrap());
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     assert!(a.prune_rate_counters(2).await.unwrap() >= 1, "a 1 ms window from the past goes");
+}
+
+/// Counting and claiming in one group transaction: two replicas, 12 concurrent requests by
+/// one signer (limit 4, two of them replays of another): exactly 4 are claimed and
+/// audited, the counter saw every request (a later plain `count_request` is over the
+/// limit), replays of a claimed key are `Replayed` or `RateLimited`, never claimed twice.
+async fn count_and_claim_in_one_transaction(db: &Db) {
+    let a = db.open(&key()).await;
+    let b = db.open(&key()).await;
+    let rate = RateCheck { subject: [3; 20], window_ms: 3_600_000, limit: 4 };
+    let mut tasks = Vec::new();
+    for i in 0u8..12 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        // Keys 10 and 11 repeat key 0.
+        let k = if i >= 10 { 0 } else { i };
+        tasks.push(tokio::spawn(async move {
+            store
+                .count_and_claim_replay(rate, [k; 32], 100, move || entry(AuditKind::Decrypt, i))
+                .await
+        }));
+    }
+    let (mut claimed, mut limited, mut replayed) = (Vec::new(), 0, 0);
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            Claim::Claimed(r) => claimed.push(r),
+            Claim::RateLimited => limited += 1,
+            Claim::Replayed => replayed += 1,
+        }
+    }
+    assert_eq!(claimed.len(), 4, "{limited} limited, {replayed} replayed");
+    assert_eq!(claimed.len() + limited + replayed, 12);
+    let mut keys: Vec<_> = claimed.iter().map(|r| r.entry.code.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 4);
+    assert_eq!(a.verify_audit().await.unwrap().seq, 4, "one record per claim, nothing else");
+    assert!(!a.count_request([3; 20], rate.window_ms, 12).await.unwrap(), "12 counted before");
+    assert!(a.count_request([4; 20], rate.window_ms, 1).await.unwrap(), "another subject");
+    // A request under the limit whose key was claimed is a replay.
+    let other = RateCheck { subject: [5; 20], ..rate };
+    let first = a.count_and_claim_replay(other, [77; 32], 100, || entry(AuditKind::Decrypt, 1));
+    assert!(matches!(first.await.unwrap(), Claim::Claimed(_)));
+    let again = b.count_and_claim_replay(other, [77; 32], 100, || entry(AuditKind::Decrypt, 2));
+    assert!(matches!(again.await.unwrap(), Claim::Replayed));
 }

@@ -67,6 +67,8 @@ pub struct Options {
     pub bb_database_url: Option<String>,
     /// `BB_EXTRA` TOML lines.
     pub bb_extra: String,
+    /// `BB_RATE_LIMIT` / `BB_RATE_WINDOW_MS`: decryptions per signer and window.
+    pub bb_rate_limit: Option<(u32, u64)>,
 }
 
 /// A running devnet; stopped (and its processes killed) on drop.
@@ -95,6 +97,10 @@ impl Devnet {
         env.insert("BIN_DIR".to_owned(), bin_dir().display().to_string());
         env.insert("BB_REPLICAS".to_owned(), options.replicas.max(1).to_string());
         env.insert("BB_EXTRA".to_owned(), options.bb_extra.clone());
+        if let Some((limit, window_ms)) = options.bb_rate_limit {
+            env.insert("BB_RATE_LIMIT".to_owned(), limit.to_string());
+            env.insert("BB_RATE_WINDOW_MS".to_owned(), window_ms.to_string());
+        }
         if let Some(url) = &options.bb_database_url {
             env.insert("BB_DATABASE_URL".to_owned(), url.clone());
         }

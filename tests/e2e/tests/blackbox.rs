@@ -406,9 +406,11 @@ fn to_high_s(sig: &Value) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_on_one_postgres_accept_a_request_once() {
     let Some(db) = cifer_store::testing::Db::postgres().await else { return };
+    // A per-signer limit of 20 decryptions per hour, shared by the replicas.
     let devnet = Devnet::up(&Options {
         replicas: 2,
         bb_database_url: Some(db.url().to_owned()),
+        bb_rate_limit: Some((20, 3_600_000)),
         ..Options::default()
     });
     let owner = devnet.client_of_replica(OWNER, 1).await;
@@ -428,6 +430,19 @@ async fn replicas_on_one_postgres_accept_a_request_once() {
         assert_eq!(statuses, [200, 409], "round {round}: {} / {}", a.1, b.1);
         let winner = if a.0 == 200 { &a.1 } else { &b.1 };
         assert_eq!(open_with(winner, &s, &sealed), b"one key, two replicas");
+    }
+    // 16 requests counted; 4 more pass on either replica, the 21st is refused by both.
+    for n in 0..6 {
+        let head = owner.block_number().await.unwrap();
+        let s = signed(&devnet, OWNER, &prefix, head, |_| {}).await;
+        let url = if n % 2 == 0 { &one } else { &two };
+        let (status, reply) = post(url, &s.body).await;
+        if n < 4 {
+            assert_eq!(status, 200, "request {}: {reply}", 17 + n);
+        } else {
+            assert_eq!(reply["error"]["code"], "rate_limited", "request {}: {reply}", 17 + n);
+            assert_eq!(status, 429);
+        }
     }
     // Both replicas append to one hash chain.
     let entries =
