@@ -111,6 +111,15 @@ async fn main() {
     lat.sort_unstable();
     println!("decrypt_1kib_latency_p50_ms {:.2}", percentile(&lat, 0.5));
     println!("decrypt_1kib_latency_p99_ms {:.2}", percentile(&lat, 0.99));
+    // The part of that latency which is the client asking its RPC for the head.
+    let mut head = Vec::with_capacity(a.samples);
+    for _ in 0..a.samples {
+        let t = Instant::now();
+        owner.block_number().await.unwrap();
+        head.push(t.elapsed());
+    }
+    head.sort_unstable();
+    println!("client_head_rpc_p50_ms {:.2}", percentile(&head, 0.5));
 
     // Encrypt latency.
     let key = owner.public_key(id).await.unwrap();
