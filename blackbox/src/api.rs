@@ -42,6 +42,8 @@ use zeroize::Zeroizing;
 use crate::cache::KeyCache;
 use crate::config::RateLimit;
 use crate::error::{ApiError, ErrorCode};
+use cifer_core::fragment::VerificationMemo;
+
 use crate::gather::{GatherError, NodeId, authenticate_commitments, gather_and_rebuild};
 use crate::metrics::Metrics;
 use crate::nodes::{NodeRef, Nodes};
@@ -95,6 +97,10 @@ pub struct AppState {
     pub nodes: Nodes,
     /// The key cache (off unless configured).
     pub cache: KeyCache,
+    /// Checks already passed (fragments against commitments, bundle signatures): each is
+    /// done once per process, not once per decryption. Digests only; see
+    /// [`cifer_core::fragment::VerificationMemo`].
+    pub memo: VerificationMemo,
     /// Secrets' public keys, from `SecretCreated` events.
     pub public_keys: RwLock<PublicKeys>,
     /// Counters.
@@ -741,6 +747,9 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
             "signature": hex0x(&bb_signature),
         },
     });
+    // Serialized once for the five nodes.
+    let body: axum::body::Bytes =
+        serde_json::to_vec(&body).map_err(|e| ApiError::internal(&e))?.into();
     let by_id: HashMap<NodeId, &NodeRef> = refs.iter().map(|n| (n.id, n)).collect();
     let ids: Vec<NodeId> = refs.iter().map(|n| n.id).collect();
     let (chain_id, secret_id, cluster_id, ek_hash) =
@@ -753,7 +762,10 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
             // A node whose view trails ours answers `future` (nothing claimed): ask again
             // until the gather deadline cuts it off.
             let (status, reply) = loop {
-                let (status, reply) = state.nodes.post(&node.endpoint, "/v1/release", body).await?;
+                let (status, reply) = state
+                    .nodes
+                    .post_json_bytes(&node.endpoint, "/v1/release", body.clone())
+                    .await?;
                 if status == 422 && reply["error"]["code"] == "future" {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -772,9 +784,24 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
             opener.open(&sealed, chain_id, &secret_id).map_err(|_| "reply does not open".to_owned())
         }
     };
+    let memo = &state.memo;
     let authenticate = |r: &Released| {
         trusted.iter().any(|signer| {
-            authenticate_commitments(
+            let digest = memo.digest(
+                b"bundle",
+                &[
+                    &chain_id.to_be_bytes(),
+                    &cluster_id.to_be_bytes(),
+                    &ek_hash,
+                    &r.commitments.hash(),
+                    &r.bundle_signature,
+                    signer,
+                ],
+            );
+            if memo.contains(&digest) {
+                return true;
+            }
+            let ok = authenticate_commitments(
                 chain_id,
                 cluster_id,
                 &ek_hash,
@@ -782,7 +809,11 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
                 &r.bundle_signature,
                 signer,
             )
-            .is_ok()
+            .is_ok();
+            if ok {
+                memo.insert(digest);
+            }
+            ok
         })
     };
     let cache = &state.cache;
@@ -794,9 +825,10 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
         fetch,
         authenticate,
         &ek_hash,
-        |seed| {
+        memo,
+        |seed, key| {
             cache.insert((chain_id, secret_id), seed, ek_hash);
-            seed.stream_key(prefix)
+            key.stream_key(prefix)
         },
     )
     .await

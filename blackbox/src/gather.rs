@@ -3,7 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use cifer_core::{Commitments, Fragment, Seed, fragment, keccak256};
+use cifer_core::fragment::VerificationMemo;
+use cifer_core::{Commitments, DecapsulationKey, Fragment, Seed, fragment, keccak256};
 use cifer_custody::Released;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
@@ -207,7 +208,9 @@ pub struct Rebuilt<T> {
 /// by one: the ones that do not verify are named as liars, and gathering goes on for
 /// honest answers. The seed rebuilt from verified fragments must still hash (through its
 /// encapsulation key) to `on_chain_ek_hash`, else [`GatherError::WrongKey`]. `use_seed`
-/// runs once, on the accepted seed, which is wiped afterwards.
+/// runs once, on the accepted seed and its decapsulation key (derived once), both wiped
+/// afterwards. Fragments that verified before against the same commitments are known
+/// from `memo` and not verified again ([`fragment::combine_memoized`]).
 ///
 /// # Errors
 /// As [`gather`]; [`GatherError::WrongKey`]; [`GatherError::Core`] from `use_seed`.
@@ -219,7 +222,8 @@ pub async fn gather_and_rebuild<F, Fut, A, T>(
     fetch: F,
     authenticate: A,
     on_chain_ek_hash: &[u8; 32],
-    use_seed: impl FnOnce(&Seed) -> cifer_core::Result<T>,
+    memo: &VerificationMemo,
+    use_seed: impl FnOnce(&Seed, &DecapsulationKey) -> cifer_core::Result<T>,
 ) -> Result<Rebuilt<T>, GatherError>
 where
     F: Fn(NodeId) -> Fut,
@@ -289,7 +293,7 @@ where
         let fragments: Vec<Fragment> = candidates.iter().map(|(_, f)| f.clone()).collect();
         // `combine` checks all `t` at once (one multi-scalar multiplication); only if that
         // fails are they checked one by one, to name the liars and keep the honest ones.
-        let Ok(seed) = fragment::combine(commitments, &fragments) else {
+        let Ok(seed) = fragment::combine_memoized(commitments, &fragments, memo) else {
             candidates.retain(|(node, f)| match commitments.verify(f) {
                 Ok(()) => true,
                 Err(e) => {
@@ -299,11 +303,13 @@ where
             });
             continue;
         };
-        if &seed.encapsulation_key().keccak256() != on_chain_ek_hash {
+        let key = seed.decapsulation_key();
+        if &key.encapsulation_key_keccak256() != on_chain_ek_hash {
             return Err(GatherError::WrongKey);
         }
         let f = use_seed.take().ok_or(GatherError::WrongKey)?;
-        let value = f(&seed)?;
+        let value = f(&seed, &key)?;
+        drop(key);
         drop(seed);
         // Nodes still on their way were not needed: not reported.
         return Ok(Rebuilt { value, liars, unavailable });

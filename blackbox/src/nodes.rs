@@ -94,15 +94,37 @@ impl Nodes {
         path: &str,
         body: &Value,
     ) -> Result<(u16, Value), String> {
-        let response = self
+        let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+        self.post_json_bytes(endpoint, path, body.into()).await
+    }
+
+    /// [`Nodes::post`] with a body already serialized (a fan-out serializes once), run to
+    /// completion on its own task: if the caller stops waiting (the gather had its
+    /// threshold), the answer is still read in full, so the connection goes back to the
+    /// pool instead of being torn down mid-response and reopened by the next request. The
+    /// client's timeout bounds the task.
+    ///
+    /// # Errors
+    /// A reason for transport failures or an answer that is not JSON.
+    pub async fn post_json_bytes(
+        &self,
+        endpoint: &str,
+        path: &str,
+        body: axum::body::Bytes,
+    ) -> Result<(u16, Value), String> {
+        let request = self
             .client
             .post(url(endpoint, path)?)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| e.without_url().to_string())?;
-        let status = response.status().as_u16();
-        let value = response.json().await.map_err(|e| e.without_url().to_string())?;
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let exchange = tokio::spawn(async move {
+            let response = request.send().await.map_err(|e| e.without_url().to_string())?;
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await.map_err(|e| e.without_url().to_string())?;
+            Ok::<_, String>((status, bytes))
+        });
+        let (status, bytes) = exchange.await.map_err(|e| format!("exchange task: {e}"))??;
+        let value = serde_json::from_slice(&bytes).map_err(|e| format!("answer: {e}"))?;
         Ok((status, value))
     }
 

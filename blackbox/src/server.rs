@@ -6,11 +6,15 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use cifer_chain::{ChainEvent, ChainEventKind, ChainView};
+use cifer_core::fragment::VerificationMemo;
 use cifer_store::{SealingKey, Store};
 use k256::ecdsa::SigningKey;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
+
+/// Entries of the verification memo (32-byte digests; five per hot secret and cluster).
+const MEMO_CAPACITY: usize = 1 << 16;
 
 use crate::api::{AppState, Chain, Settings, router};
 use crate::cache::KeyCache;
@@ -106,6 +110,7 @@ pub async fn run(
         chains,
         nodes: Nodes::new(config.node_timeout).map_err(|e| RunError::Http(e.to_string()))?,
         cache: KeyCache::new(config.key_cache_ttl),
+        memo: VerificationMemo::new(&mut cifer_core::os_rng(), MEMO_CAPACITY),
         public_keys: RwLock::new(HashMap::new()),
         metrics: Metrics::default(),
         settings: Settings {

@@ -20,6 +20,9 @@ struct Fixture {
     commitments: Commitments,
     answers: Vec<Released>,
     signer: [u8; 20],
+    /// Shared by every run on this fixture: later runs take the memoized path for the
+    /// honest fragments, and a lie is never in it.
+    memo: cifer_core::fragment::VerificationMemo,
 }
 
 fn fixture(round: u64) -> Fixture {
@@ -40,7 +43,11 @@ fn fixture(round: u64) -> Fixture {
         .collect();
     let commitments = Commitments::from_bytes(&bundle.commitments).unwrap();
     let signer = bundle.signer().unwrap();
-    Fixture { bundle, commitments, answers, signer }
+    let memo = cifer_core::fragment::VerificationMemo::new(
+        &mut ChaCha20Rng::seed_from_u64(round + 1_000),
+        64,
+    );
+    Fixture { bundle, commitments, answers, signer, memo }
 }
 
 /// What a scripted node does.
@@ -232,6 +239,7 @@ async fn answers_for_another_slot_or_other_commitments_are_lies() {
         commitments: f.commitments.clone(),
         answers,
         signer: f.signer,
+        memo: f.memo,
     };
     let err = run(
         &fx,
@@ -304,7 +312,12 @@ async fn run_fast(
             .is_ok()
         },
         &ek_hash(f),
-        |seed| Ok(seed.encapsulation_key().as_bytes().to_vec()),
+        &f.memo,
+        |seed, key| {
+            let ek = seed.encapsulation_key();
+            assert_eq!(keccak256(ek.as_bytes()), key.encapsulation_key_keccak256());
+            Ok(ek.as_bytes().to_vec())
+        },
     )
     .await
 }
@@ -345,6 +358,34 @@ async fn fast_path_liar_among_the_first_three_is_named_and_outvoted() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_node_that_turns_liar_after_honest_answers_is_still_caught() {
+    // Node 11's honest fragment is in the memo after the first run; its lie is not.
+    let f = fixture(26);
+    let r = run_fast(&f, [Script::Honest(1); 5], 1000).await.unwrap();
+    assert!(r.liars.is_empty());
+    assert!(!f.memo.is_empty());
+    let s = [
+        Script::Lie(1),
+        Script::Honest(5),
+        Script::Honest(6),
+        Script::Honest(20),
+        Script::Honest(30),
+    ];
+    let r = run_fast(&f, s, 1000).await.unwrap();
+    assert_eq!(r.value, f.bundle.encapsulation_key, "never a wrong key");
+    assert_eq!(named(&r.liars), [11]);
+    let s =
+        [Script::Honest(1), Script::Lie(2), Script::Honest(3), Script::Down(1), Script::Down(1)];
+    match run_fast(&f, s, 1000).await {
+        Err(GatherError::NotEnough { liars, valid, .. }) => {
+            assert_eq!(liars, [12]);
+            assert_eq!(valid, 2);
+        }
+        other => panic!("expected NotEnough, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn fast_path_liar_with_exactly_three_answers_is_an_error_naming_it() {
     let f = fixture(23);
     let s =
@@ -373,6 +414,7 @@ async fn fast_path_forged_commitments_are_lies_and_three_down_times_out() {
         commitments: f.commitments.clone(),
         answers: forged,
         signer: f.signer,
+        memo: cifer_core::fragment::VerificationMemo::new(&mut ChaCha20Rng::seed_from_u64(1), 64),
     };
     let r = run_fast(
         &g,

@@ -178,6 +178,62 @@ pub fn verify_prehash(public_key: &[u8], prehash: &B256, r: &B256, s: &B256) -> 
     key.verify_prehash(prehash, &signature).map_err(|_| Error::InvalidSignature)
 }
 
+/// Signs a 32-byte `prehash` the Ethereum way: RFC 6979 deterministic nonce, low-s, and
+/// `v = 27 + y-parity` (65 bytes, `r ‖ s ‖ v`). Through libsecp256k1 with the default
+/// `libsecp256k1` feature (constant time, several times faster than k256's signing plus
+/// the parity search below), else through [`sign_prehash_reference`]; both give the same
+/// bytes (`sign_prehash_matches_k256`). The temporary copy of the secret is erased.
+///
+/// # Errors
+/// [`Error::InvalidSignature`] if no signature could be made (not expected for a valid key).
+pub fn sign_prehash(key: &k256::ecdsa::SigningKey, prehash: &B256) -> Result<[u8; 65]> {
+    #[cfg(feature = "libsecp256k1")]
+    {
+        use zeroize::Zeroize;
+        static CONTEXT: std::sync::LazyLock<secp256k1::Secp256k1<secp256k1::SignOnly>> =
+            std::sync::LazyLock::new(secp256k1::Secp256k1::signing_only);
+        let mut bytes: [u8; 32] = key.to_bytes().into();
+        let secret = secp256k1::SecretKey::from_byte_array(bytes);
+        bytes.zeroize();
+        let mut secret = secret.map_err(|_| Error::InvalidSignature)?;
+        let signature =
+            CONTEXT.sign_ecdsa_recoverable(secp256k1::Message::from_digest(*prehash), &secret);
+        secret.non_secure_erase();
+        let (id, compact) = signature.serialize_compact();
+        let mut out = [0u8; 65];
+        out[..64].copy_from_slice(&compact);
+        out[64] = if i32::from(id) & 1 == 1 { 28 } else { 27 };
+        Ok(out)
+    }
+    #[cfg(not(feature = "libsecp256k1"))]
+    {
+        sign_prehash_reference(key, prehash)
+    }
+}
+
+/// [`sign_prehash`] through k256: RFC 6979 signing, s normalised to the low half, and the
+/// parity found by recovering (k256's id is for the signature before normalisation).
+///
+/// # Errors
+/// [`Error::InvalidSignature`] if neither parity recovers the key (not expected).
+pub fn sign_prehash_reference(key: &k256::ecdsa::SigningKey, prehash: &B256) -> Result<[u8; 65]> {
+    let (sig, _) = key.sign_prehash_recoverable(prehash);
+    let sig = sig.normalize_s();
+    let mut out = [0u8; 65];
+    out[..64].copy_from_slice(&sig.to_bytes());
+    let expected = address_of(key.verifying_key());
+    for v in [27u8, 28] {
+        out[64] = v;
+        if Signature::from_bytes(&out)
+            .and_then(|s| s.recover_address_reference(prehash))
+            .is_ok_and(|a| a == expected)
+        {
+            return Ok(out);
+        }
+    }
+    Err(Error::InvalidSignature)
+}
+
 /// The Ethereum address of a SEC1-encoded (compressed or not) secp256k1 public key.
 ///
 /// # Errors
@@ -277,6 +333,21 @@ mod tests {
             assert_eq!(address_from_public_key(sec1.as_bytes()).unwrap()[..], expected[..]);
         }
         assert_eq!(address_from_public_key(&[4u8; 65]), Err(Error::InvalidPublicKey));
+    }
+
+    #[test]
+    fn sign_prehash_matches_k256() {
+        // Both are RFC 6979 with low-s: the same 65 bytes for every key and digest, and
+        // the signature recovers to the key's address.
+        for i in 0u32..300 {
+            let seed = keccak256(&(i + 1_000).to_be_bytes());
+            let key = k256::ecdsa::SigningKey::from_slice(&seed).unwrap();
+            let prehash = keccak256(&i.to_le_bytes());
+            let fast = sign_prehash(&key, &prehash).unwrap();
+            assert_eq!(fast, sign_prehash_reference(&key, &prehash).unwrap(), "key {i}");
+            let sig = Signature::from_bytes(&fast).unwrap();
+            assert_eq!(sig.recover_address(&prehash).unwrap(), address_of(key.verifying_key()));
+        }
     }
 
     #[test]

@@ -25,8 +25,8 @@ use k256::hash2curve::GroupDigest;
 use k256::{ProjectivePoint, Scalar, Secp256k1};
 use rand_core::CryptoRng;
 use vsss_rs::{
-    DefaultShare, IdentifierPrimeField, PedersenResult, PedersenVerifierSet, ReadableShareSet,
-    Share, ValueGroup, pedersen,
+    DefaultShare, IdentifierPrimeField, PedersenResult, PedersenVerifierSet, Share, ValueGroup,
+    pedersen,
 };
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -122,6 +122,7 @@ impl Fragment {
         Ok(this)
     }
 
+    #[cfg(any(test, feature = "hazmat"))]
     fn share(&self, c: usize) -> Result<K256Share> {
         let id = Scalar::from(u64::from(self.index));
         let v = scalar(&self.shares[c]).ok_or(Error::InvalidFragment { culprit: self.index })?;
@@ -485,29 +486,218 @@ pub fn combine(commitments: &Commitments, fragments: &[Fragment]) -> Result<Seed
     interpolate(&valid)
 }
 
+/// A bounded, in-memory set of checks already passed, so that a process verifying the
+/// same public facts again and again (the black box receives the same fragment from the
+/// same node for every decryption of a secret) does the elliptic-curve work once.
+///
+/// An entry is `keccak256(tag ‖ salt ‖ parts…)`, each part length-prefixed, with a random
+/// per-process `salt` (as Bitcoin Core's signature cache): it attests only that these exact
+/// bytes passed the named check, which stays true for ever, so nothing needs invalidating.
+/// A different fragment (a lie) has a different digest unless keccak256 collides, and is
+/// verified in full. The set holds digests, never fragments: with fragments of 384 random
+/// bits, a digest reveals nothing usable. When full it is emptied (checks are redone).
+pub struct VerificationMemo {
+    salt: [u8; 32],
+    capacity: usize,
+    seen: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+}
+
+impl fmt::Debug for VerificationMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerificationMemo").field("capacity", &self.capacity).finish_non_exhaustive()
+    }
+}
+
+impl VerificationMemo {
+    /// An empty memo of at most `capacity` entries, salted from `rng`.
+    pub fn new<R: CryptoRng + ?Sized>(rng: &mut R, capacity: usize) -> Self {
+        let mut salt = [0u8; 32];
+        rng.fill_bytes(&mut salt);
+        Self { salt, capacity, seen: std::sync::Mutex::new(std::collections::HashSet::new()) }
+    }
+
+    /// The digest of a check named `tag` over `parts`.
+    #[must_use]
+    pub fn digest(&self, tag: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        let mut input = Vec::with_capacity(64 + parts.iter().map(|p| p.len() + 8).sum::<usize>());
+        input.extend_from_slice(b"CIFER/v1/memo/");
+        input.extend_from_slice(tag);
+        input.push(0);
+        input.extend_from_slice(&self.salt);
+        for part in parts {
+            input.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            input.extend_from_slice(part);
+        }
+        let digest = crate::keccak256(&input);
+        input.zeroize();
+        digest
+    }
+
+    /// Whether `digest` passed before.
+    #[must_use]
+    pub fn contains(&self, digest: &[u8; 32]) -> bool {
+        self.lock().contains(digest)
+    }
+
+    /// Records that `digest` passed.
+    pub fn insert(&self, digest: [u8; 32]) {
+        let mut seen = self.lock();
+        if seen.len() >= self.capacity {
+            seen.clear();
+        }
+        seen.insert(digest);
+    }
+
+    /// Number of entries.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether the memo is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<[u8; 32]>> {
+        self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn fragment_digest(&self, commitments: &Commitments, fragment: &Fragment) -> [u8; 32] {
+        let mut bytes = fragment.to_bytes();
+        let digest = self.digest(b"fragment", &[&commitments.hash(), &bytes]);
+        bytes.zeroize();
+        digest
+    }
+}
+
+/// [`combine`] remembering, in `memo`, the fragments that verified: when exactly `t`
+/// distinct fragments all verified against these commitments before, the multi-scalar
+/// multiplication is skipped; otherwise they are verified as in [`combine`] (and
+/// remembered if they pass). The result is always the same as [`combine`]'s.
+///
+/// # Errors
+/// As [`combine`].
+pub fn combine_memoized(
+    commitments: &Commitments,
+    fragments: &[Fragment],
+    memo: &VerificationMemo,
+) -> Result<Seed> {
+    let t = usize::from(commitments.threshold);
+    if fragments.len() == t && fragments.iter().all(|f| f.index != 0) && distinct(fragments) {
+        let digests: Vec<[u8; 32]> =
+            fragments.iter().map(|f| memo.fragment_digest(commitments, f)).collect();
+        if digests.iter().all(|d| memo.contains(d)) {
+            return interpolate(&fragments.iter().collect::<Vec<_>>());
+        }
+        if commitments.verify_all(fragments).is_ok() {
+            for d in digests {
+                memo.insert(d);
+            }
+            return interpolate(&fragments.iter().collect::<Vec<_>>());
+        }
+    }
+    combine(commitments, fragments)
+}
+
 fn distinct(fragments: &[Fragment]) -> bool {
     let mut seen = [false; 256];
     fragments.iter().all(|f| !std::mem::replace(&mut seen[usize::from(f.index)], true))
 }
 
-/// Lagrange interpolation at zero of each limb over `valid` (already checked).
+/// The Lagrange coefficients at zero for the (distinct, non-zero) `indices`:
+/// `λ_i = Π_{j≠i} x_j / (x_j − x_i)`. The indices are public, so the inversions may run in
+/// variable time; `None` if two indices are equal or one is zero.
+fn lagrange_at_zero(indices: &[u8]) -> Option<Vec<Scalar>> {
+    indices
+        .iter()
+        .enumerate()
+        .map(|(i, &xi)| {
+            let xi = Scalar::from(u64::from(xi));
+            let mut num = Scalar::ONE;
+            let mut den = Scalar::ONE;
+            for (j, &xj) in indices.iter().enumerate() {
+                if i != j {
+                    let xj = Scalar::from(u64::from(xj));
+                    num *= xj;
+                    den *= xj - xi;
+                }
+            }
+            Option::<Scalar>::from(den.invert_vartime()).map(|inv| num * inv)
+        })
+        .collect::<Option<Vec<_>>>()
+        .filter(|l| !l.iter().any(|c| bool::from(c.is_zero())))
+}
+
+/// Lagrange interpolation at zero of each limb over `valid` (already checked): the
+/// coefficients are computed once for the fragments' indices and shared by the three limbs
+/// (the shares are combined in constant time). Equal to `vsss-rs`'s `combine` per limb,
+/// which the tests hold it to ([`interpolate_reference`]).
 fn interpolate(valid: &[&Fragment]) -> Result<Seed> {
+    let indices: Vec<u8> = valid.iter().map(|f| f.index).collect();
+    let lambdas = lagrange_at_zero(&indices).ok_or(Error::Reconstruction)?;
     let mut seed = Seed::from_bytes([0u8; SEED_LEN]);
     for (c, (lo, hi)) in LIMBS.iter().enumerate() {
-        let shares = valid.iter().map(|f| f.share(c)).collect::<Result<Vec<_>>>()?;
-        let value = shares.combine().map_err(|_| Error::Reconstruction)?;
-        let mut bytes: [u8; 32] = value.0.to_repr().into();
-        let width = hi - lo;
-        let in_range = bytes[..32 - width].iter().all(|b| *b == 0);
-        if in_range {
-            seed.bytes_mut()[*lo..*hi].copy_from_slice(&bytes[32 - width..]);
+        let mut value = Scalar::ZERO;
+        for (f, lambda) in valid.iter().zip(&lambdas) {
+            let mut share =
+                scalar(&f.shares[c]).ok_or(Error::InvalidFragment { culprit: f.index })?;
+            value += share * lambda;
+            share.zeroize();
         }
-        bytes.zeroize();
-        if !in_range {
+        let fits = write_limb(&mut seed, value, *lo, *hi);
+        value.zeroize();
+        if !fits {
             return Err(Error::Reconstruction);
         }
     }
     Ok(seed)
+}
+
+/// Writes limb `value` to `seed[lo..hi]`; `false` (nothing written) if it does not fit.
+fn write_limb(seed: &mut Seed, value: Scalar, lo: usize, hi: usize) -> bool {
+    let mut bytes: [u8; 32] = value.to_repr().into();
+    let width = hi - lo;
+    let in_range = bytes[..32 - width].iter().all(|b| *b == 0);
+    if in_range {
+        seed.bytes_mut()[lo..hi].copy_from_slice(&bytes[32 - width..]);
+    }
+    bytes.zeroize();
+    in_range
+}
+
+/// [`interpolate`] through `vsss-rs`'s generic `combine`, limb by limb: the reference the
+/// direct interpolation is tested against.
+#[cfg(any(test, feature = "hazmat"))]
+fn interpolate_reference(valid: &[&Fragment]) -> Result<Seed> {
+    use vsss_rs::ReadableShareSet;
+    let mut seed = Seed::from_bytes([0u8; SEED_LEN]);
+    for (c, (lo, hi)) in LIMBS.iter().enumerate() {
+        let shares = valid.iter().map(|f| f.share(c)).collect::<Result<Vec<_>>>()?;
+        let value = shares.combine().map_err(|_| Error::Reconstruction)?;
+        if !write_limb(&mut seed, value.0, *lo, *hi) {
+            return Err(Error::Reconstruction);
+        }
+    }
+    Ok(seed)
+}
+
+/// [`combine`] with the interpolation done by `vsss-rs` (fragments verified one by one):
+/// the reference for differential tests of the fast path.
+///
+/// # Errors
+/// As [`combine`].
+#[cfg(feature = "hazmat")]
+pub fn combine_reference(commitments: &Commitments, fragments: &[Fragment]) -> Result<Seed> {
+    let t = usize::from(commitments.threshold);
+    if fragments.len() < t || !distinct(fragments) || fragments.iter().any(|f| f.index == 0) {
+        return Err(Error::NotEnoughFragments { needed: t, got: fragments.len() });
+    }
+    for f in fragments {
+        commitments.verify_reference(f)?;
+    }
+    interpolate_reference(&fragments.iter().take(t).collect::<Vec<_>>())
 }
 
 #[cfg(test)]
@@ -516,6 +706,77 @@ mod tests {
     use rand_core::SeedableRng;
 
     use super::*;
+
+    #[test]
+    fn direct_interpolation_equals_vsss_rs() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        for _ in 0..16 {
+            let seed = Seed::generate(&mut rng);
+            let (_, fragments) = split(&seed, 3, 5, &mut rng).unwrap();
+            for a in 0..5 {
+                for b in 0..5 {
+                    for c in 0..5 {
+                        if a == b || b == c || a == c {
+                            continue;
+                        }
+                        let pick = [&fragments[a], &fragments[b], &fragments[c]];
+                        let fast = interpolate(&pick).unwrap();
+                        let reference = interpolate_reference(&pick).unwrap();
+                        assert_eq!(fast.as_bytes(), reference.as_bytes());
+                        assert_eq!(fast.as_bytes(), seed.as_bytes());
+                    }
+                }
+            }
+            // Four and five fragments of a degree-2 polynomial interpolate to it too.
+            let all: Vec<&Fragment> = fragments.iter().collect();
+            assert_eq!(interpolate(&all).unwrap().as_bytes(), seed.as_bytes());
+            assert_eq!(interpolate(&all[1..]).unwrap().as_bytes(), seed.as_bytes());
+        }
+    }
+
+    #[test]
+    fn memoized_combine_is_combine() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(12);
+        let memo = VerificationMemo::new(&mut rng, 64);
+        let seed = Seed::generate(&mut rng);
+        let (c, fragments) = split(&seed, 3, 5, &mut rng).unwrap();
+        let (c_other, _) = split(&seed, 3, 5, &mut rng).unwrap();
+        let three = &fragments[..3];
+        // First time verified and remembered; second time from the memo; same seed.
+        assert_eq!(combine_memoized(&c, three, &memo).unwrap().as_bytes(), seed.as_bytes());
+        assert_eq!(memo.len(), 3);
+        assert_eq!(combine_memoized(&c, three, &memo).unwrap().as_bytes(), seed.as_bytes());
+        assert_eq!(memo.len(), 3);
+        // The same fragments against other commitments: not remembered, and refused.
+        assert!(combine_memoized(&c_other, three, &memo).is_err());
+        // A tweaked fragment (a lie) is not in the memo: verified, refused, culprit named.
+        let mut bytes = three[2].to_bytes().to_vec();
+        bytes[40] ^= 1;
+        let mut lied = three.to_vec();
+        lied[2] = Fragment::from_bytes(&bytes).unwrap();
+        assert!(matches!(
+            combine_memoized(&c, &lied, &memo).unwrap_err(),
+            Error::InvalidFragment { culprit: 3 }
+        ));
+        assert_eq!(memo.len(), 3);
+        // Another process's memo (another salt) knows nothing of these.
+        let fresh = VerificationMemo::new(&mut rng, 64);
+        assert!(!fresh.contains(&memo.fragment_digest(&c, &three[0])));
+        // Bounded: emptied when full.
+        let small = VerificationMemo::new(&mut rng, 2);
+        combine_memoized(&c, three, &small).unwrap();
+        assert!(small.len() <= 2);
+    }
+
+    #[test]
+    fn lagrange_refuses_zero_and_repeated_indices() {
+        assert!(lagrange_at_zero(&[1, 2, 3]).is_some());
+        assert!(lagrange_at_zero(&[0, 2, 3]).is_none());
+        assert!(lagrange_at_zero(&[2, 2, 3]).is_none());
+        // λ for {1, 2, 3} at zero: 3, −3, 1.
+        let l = lagrange_at_zero(&[1, 2, 3]).unwrap();
+        assert_eq!(l, vec![Scalar::from(3u64), -Scalar::from(3u64), Scalar::ONE]);
+    }
 
     #[test]
     fn commitments_keep_their_canonical_bytes() {

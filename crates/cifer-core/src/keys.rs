@@ -225,6 +225,17 @@ impl DecapsulationKey {
         .unwrap_or_else(|_| unreachable!("a derived key is always valid"))
     }
 
+    /// `keccak256` of the matching encapsulation key's bytes (the on-chain key hash),
+    /// without building an [`EncapsulationKey`].
+    #[must_use]
+    pub fn encapsulation_key_keccak256(&self) -> [u8; 32] {
+        match &self.0 {
+            Dk::RustCrypto(dk) => crate::keccak256(&dk.encapsulation_key().to_bytes()),
+            #[cfg(feature = "libcrux")]
+            Dk::Libcrux(dk) => crate::keccak256(&dk.ek[..]),
+        }
+    }
+
     /// Decapsulates an ML-KEM-768 ciphertext to the 32-byte shared secret.
     ///
     /// ML-KEM rejects implicitly: a wrong ciphertext yields an unrelated secret, and the

@@ -137,25 +137,7 @@ pub fn bundle_digest(
 /// # Errors
 /// [`Error::SigningKey`] if signing fails.
 pub fn sign_digest(key: &SigningKey, digest: &[u8; 32]) -> Result<[u8; 65]> {
-    let (sig, recid) = key.sign_prehash_recoverable(digest);
-    let sig = sig.normalize_s();
-    // Re-derive the recovery id after normalisation by trying both parities.
-    let r_s = sig.to_bytes();
-    let mut out = [0u8; 65];
-    out[..64].copy_from_slice(&r_s);
-    let expected = cifer_auth::ecdsa::address_from_public_key(
-        key.verifying_key().to_sec1_point(false).as_bytes(),
-    )?;
-    for v in [recid.to_byte() & 1, (recid.to_byte() & 1) ^ 1] {
-        out[64] = 27 + v;
-        if cifer_auth::ecdsa::Signature::from_bytes(&out)
-            .and_then(|s| s.recover_address(digest))
-            .is_ok_and(|a| a == expected)
-        {
-            return Ok(out);
-        }
-    }
-    Err(Error::SigningKey)
+    cifer_auth::ecdsa::sign_prehash(key, digest).map_err(|_| Error::SigningKey)
 }
 
 /// The black box makes a new secret for `cluster_id`: fresh seed from the OS, 3-of-`n`
