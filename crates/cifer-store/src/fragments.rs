@@ -114,7 +114,11 @@ impl Store {
             if inserted == 1 {
                 return Ok(PutOutcome::Stored);
             }
-            let Some(existing) = self.get_fragment(record.chain_id, record.secret_id).await? else {
+            // From the database itself: a write compares with what is stored, not with
+            // this process's memory of it.
+            let Some(existing) =
+                self.read_fragment(record.chain_id, record.secret_id, false).await?
+            else {
                 // Deleted between our insert and our read: try again.
                 continue;
             };
@@ -141,33 +145,53 @@ impl Store {
         chain_id: u64,
         secret_id: [u8; 32],
     ) -> Result<Option<StoredFragment>> {
+        self.read_fragment(chain_id, secret_id, true).await
+    }
+
+    async fn read_fragment(
+        &self,
+        chain_id: u64,
+        secret_id: [u8; 32],
+        cached: bool,
+    ) -> Result<Option<StoredFragment>> {
         let chain = to_i64("chain_id", chain_id)?;
         let corrupt = |reason| StoreError::Corrupt { chain_id, secret_id, reason };
-        let row = dispatch!(&self.backend, pool => {
-            let row = sqlx::query(
-                "SELECT ek_hash, fragment_index, commitments, commitments_hash, seal_format, \
-                 nonce, sealed, stored_at_ms, bundle_signature FROM fragments \
-                 WHERE chain_id = $1 AND secret_id = $2",
-            )
-            .bind(chain)
-            .bind(secret_id.as_slice())
-            .fetch_optional(pool)
-            .await?;
-            match row {
-                None => None,
-                Some(r) => Some(RawFragmentRow {
-                    ek_hash: r.try_get("ek_hash")?,
-                    index: r.try_get("fragment_index")?,
-                    commitments: r.try_get("commitments")?,
-                    commitments_hash: r.try_get("commitments_hash")?,
-                    seal_format: r.try_get("seal_format")?,
-                    nonce: r.try_get("nonce")?,
-                    sealed: r.try_get("sealed")?,
-                    stored_at_ms: r.try_get("stored_at_ms")?,
-                    bundle_signature: r.try_get("bundle_signature")?,
-                }),
-            }
-        });
+        let hit =
+            if cached { self.row_cache().rows.get(&(chain_id, secret_id)).cloned() } else { None };
+        // Set when the row came from the database: it is remembered once it checked out.
+        let mut read_at_epoch = None;
+        let row = if let Some(row) = hit {
+            Some(row)
+        } else {
+            let epoch = self.row_cache().epoch;
+            let row = dispatch!(&self.backend, pool => {
+                let row = sqlx::query(
+                    "SELECT ek_hash, fragment_index, commitments, commitments_hash, seal_format, \
+                     nonce, sealed, stored_at_ms, bundle_signature FROM fragments \
+                     WHERE chain_id = $1 AND secret_id = $2",
+                )
+                .bind(chain)
+                .bind(secret_id.as_slice())
+                .fetch_optional(pool)
+                .await?;
+                match row {
+                    None => None,
+                    Some(r) => Some(RawFragmentRow {
+                        ek_hash: r.try_get("ek_hash")?,
+                        index: r.try_get("fragment_index")?,
+                        commitments: r.try_get("commitments")?,
+                        commitments_hash: r.try_get("commitments_hash")?,
+                        seal_format: r.try_get("seal_format")?,
+                        nonce: r.try_get("nonce")?,
+                        sealed: r.try_get("sealed")?,
+                        stored_at_ms: r.try_get("stored_at_ms")?,
+                        bundle_signature: r.try_get("bundle_signature")?,
+                    }),
+                }
+            });
+            read_at_epoch = Some(epoch);
+            row
+        };
         let Some(row) = row else { return Ok(None) };
 
         if row.seal_format != SEAL_FORMAT_V1 {
@@ -211,13 +235,25 @@ impl Store {
                 c
             }
         };
-        let bundle_signature = match row.bundle_signature {
+        let bundle_signature = match &row.bundle_signature {
             None => None,
             Some(sig) => Some(
                 <[u8; 65]>::try_from(sig.as_slice())
                     .map_err(|_| corrupt("bundle_signature length"))?,
             ),
         };
+        let stored_at_unix_ms = u64::try_from(row.stored_at_ms).unwrap_or(0);
+        // Only a row that passed every check above is remembered, and only if no delete
+        // happened since it was read.
+        if let Some(epoch) = read_at_epoch {
+            let mut cache = self.row_cache();
+            if cache.epoch == epoch {
+                if cache.rows.len() >= ROW_CACHE {
+                    cache.rows.clear();
+                }
+                cache.rows.insert((chain_id, secret_id), row);
+            }
+        }
         Ok(Some(StoredFragment {
             chain_id,
             secret_id,
@@ -225,7 +261,7 @@ impl Store {
             commitments,
             fragment,
             bundle_signature,
-            stored_at_unix_ms: u64::try_from(row.stored_at_ms).unwrap_or(0),
+            stored_at_unix_ms,
         }))
     }
 
@@ -244,6 +280,12 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
+        {
+            // After the delete committed: no read that began before it puts the row back.
+            let mut cache = self.row_cache();
+            cache.epoch += 1;
+            cache.rows.remove(&(chain_id, secret_id));
+        }
         if deleted > 0
             && let super::backend::Backend::Sqlite(pool) = &self.backend
         {
@@ -253,6 +295,10 @@ impl Store {
             let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await;
         }
         Ok(deleted > 0)
+    }
+
+    fn row_cache(&self) -> std::sync::MutexGuard<'_, RowCache> {
+        self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// How many fragments are stored (for metrics).
@@ -268,6 +314,24 @@ impl Store {
     }
 }
 
+/// Most rows kept by a [`RowCache`] (emptied when full).
+const ROW_CACHE: usize = 4096;
+
+/// Fragment rows exactly as the database returns them — the fragment still sealed under
+/// the node's sealing key, so memory holds nothing the database file does not — kept
+/// after a first read. Rows are write-once; the only change is a delete (shred), which
+/// bumps `epoch` and drops the row after the database delete committed. A read that
+/// started before a delete (it saw an older `epoch`) does not put its row back, so a
+/// shredded fragment is never served from here. Every use still unseals (authenticated)
+/// and checks the row as a database read would. Assumes one node process per database,
+/// as the node's deployment does.
+#[derive(Default)]
+pub(crate) struct RowCache {
+    epoch: u64,
+    rows: std::collections::HashMap<(u64, [u8; 32]), RawFragmentRow>,
+}
+
+#[derive(Clone)]
 struct RawFragmentRow {
     ek_hash: Vec<u8>,
     index: i16,

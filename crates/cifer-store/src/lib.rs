@@ -129,6 +129,9 @@ pub struct Store {
     /// Decoded commitments by `keccak256` of their bytes (public; bounded).
     commitments:
         Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], cifer_core::Commitments>>>,
+    /// Fragment rows as stored (still sealed), so that a release does not read the
+    /// database each time; see [`fragments::RowCache`].
+    rows: Arc<std::sync::Mutex<fragments::RowCache>>,
 }
 
 /// Most decoded commitments kept by a [`Store`] (the cache is emptied when full).
@@ -172,7 +175,13 @@ impl Store {
     /// Must run inside a Tokio runtime: it starts the group-commit writer task.
     fn with_backend(backend: Backend, key: SealingKey) -> Self {
         let writer = audit::spawn_group_writer(backend.clone());
-        Self { backend, key: Arc::new(key), writer, commitments: Arc::default() }
+        Self {
+            backend,
+            key: Arc::new(key),
+            writer,
+            commitments: Arc::default(),
+            rows: Arc::default(),
+        }
     }
 
     fn commitments_lock(

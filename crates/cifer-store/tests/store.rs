@@ -245,7 +245,8 @@ async fn reopen_keeps_everything(db: &Db) {
 }
 
 async fn tampered_row_is_corrupt(db: &Db) {
-    let store = db.open(&key()).await;
+    let sealing = key();
+    let store = db.open(&sealing).await;
     let raw = db.raw().await;
     let (c, f) = sharing();
     let (c2, _) = sharing();
@@ -273,9 +274,16 @@ async fn tampered_row_is_corrupt(db: &Db) {
     cases.push(("UPDATE fragments SET commitments_hash = $1", vec![Val::Bytes(vec![0; 32])]));
     cases.push(("UPDATE fragments SET seal_format = 2", vec![]));
 
+    // The store that wrote the row keeps it in memory after its first read (as sealed
+    // bytes, authenticated on every use): a change to the database behind its back is
+    // not served from there, and is seen by every process that reads the database.
+    let first = store.get_fragment(1, secret(1)).await.unwrap().unwrap();
     for (sql, vals) in cases {
         raw.exec(sql, &vals).await;
-        match store.get_fragment(1, secret(1)).await {
+        let cached = store.get_fragment(1, secret(1)).await.unwrap().unwrap();
+        assert_eq!(*cached.fragment.to_bytes(), *first.fragment.to_bytes());
+        let reader = db.open(&sealing).await;
+        match reader.get_fragment(1, secret(1)).await {
             Err(StoreError::Corrupt { chain_id: 1, secret_id, reason }) => {
                 assert_eq!(secret_id, secret(1));
                 assert!(!reason.is_empty());
@@ -297,7 +305,8 @@ async fn tampered_row_is_corrupt(db: &Db) {
             ],
         )
         .await;
-        store.get_fragment(1, secret(1)).await.unwrap().unwrap();
+        reader.get_fragment(1, secret(1)).await.unwrap().unwrap();
+        reader.close().await;
     }
     raw.close().await;
     store.close().await;
@@ -352,6 +361,8 @@ async fn delete(db: &Db) {
         store.put_fragment(&record(1, secret(2), &c, &f[1])).await.unwrap(),
         PutOutcome::Stored
     );
+    // Read first, so that the row is also in the store's memory: a delete drops it there.
+    store.get_fragment(1, secret(1)).await.unwrap().unwrap();
     assert!(store.delete_fragment(1, secret(1)).await.unwrap());
     assert!(store.get_fragment(1, secret(1)).await.unwrap().is_none());
     assert!(!store.delete_fragment(1, secret(1)).await.unwrap());
