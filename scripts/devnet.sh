@@ -20,6 +20,9 @@
 #   BB_REPLICAS        black-box processes (default 1)
 #   BB_EXTRA           extra TOML lines for the black box config (e.g. key_cache_ttl_secs = 60)
 #   NODE_EXTRA         extra TOML lines for every node config
+#   NODE_WORKERS       tokio worker threads per shard node (default 1: the five nodes share
+#                      this one machine, and one worker each spends less CPU on waking and
+#                      stealing than several; a real node on its own machine uses all cores)
 #
 # `up` writes $DEVNET_DIR/endpoints.json (what `cifer --endpoints` and cifer-sdk read) and
 # $DEVNET_DIR/accounts.json (anvil's public development keys: they hold nothing anywhere).
@@ -183,7 +186,7 @@ EOF
   log "starting five shard nodes and $replicas black box(es)"
   for i in 1 2 3 4 5; do
     node_config "$i" "$((port + i))" >"$dir/node$i/node.toml"
-    start "node$i" "$bin/cifer-shard-node" --config "$dir/node$i/node.toml"
+    start "node$i" env TOKIO_WORKER_THREADS="${NODE_WORKERS:-1}" "$bin/cifer-shard-node" --config "$dir/node$i/node.toml"
   done
   local db="${BB_DATABASE_URL:-sqlite:$dir/blackbox/blackbox.db}" r urls="" sep=""
   for r in $(seq 1 "$replicas"); do
