@@ -27,6 +27,7 @@ use cifer_auth::{check_freshness, replay_key};
 use cifer_chain::alloy::primitives::{Address, U256};
 use cifer_chain::{ChainError, ChainView, Cluster, Health, Pinned, SecretState};
 use cifer_core::envelope;
+use cifer_core::fragment::VerificationMemo;
 use cifer_core::header::EnvelopePrefix;
 use cifer_core::{EncapsulationKey, Seed, StreamKey, Suite, keccak256};
 use cifer_custody::{Bundle, Released};
@@ -42,8 +43,6 @@ use zeroize::Zeroizing;
 use crate::cache::KeyCache;
 use crate::config::RateLimit;
 use crate::error::{ApiError, ErrorCode};
-use cifer_core::fragment::VerificationMemo;
-
 use crate::gather::{GatherError, NodeId, authenticate_commitments, gather_and_rebuild};
 use crate::metrics::Metrics;
 use crate::nodes::{NodeRef, Nodes};
@@ -748,8 +747,7 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
         },
     });
     // Serialized once for the five nodes.
-    let body: axum::body::Bytes =
-        serde_json::to_vec(&body).map_err(|e| ApiError::internal(&e))?.into();
+    let body: Bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(&e))?.into();
     let by_id: HashMap<NodeId, &NodeRef> = refs.iter().map(|n| (n.id, n)).collect();
     let ids: Vec<NodeId> = refs.iter().map(|n| n.id).collect();
     let (chain_id, secret_id, cluster_id, ek_hash) =
@@ -798,22 +796,17 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
                     signer,
                 ],
             );
-            if memo.contains(&digest) {
-                return true;
-            }
-            let ok = authenticate_commitments(
-                chain_id,
-                cluster_id,
-                &ek_hash,
-                &r.commitments,
-                &r.bundle_signature,
-                signer,
-            )
-            .is_ok();
-            if ok {
-                memo.insert(digest);
-            }
-            ok
+            memo.passes(digest, || {
+                authenticate_commitments(
+                    chain_id,
+                    cluster_id,
+                    &ek_hash,
+                    &r.commitments,
+                    &r.bundle_signature,
+                    signer,
+                )
+                .is_ok()
+            })
         })
     };
     let cache = &state.cache;

@@ -13,14 +13,14 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
 
-/// Entries of the verification memo (32-byte digests; five per hot secret and cluster).
-const MEMO_CAPACITY: usize = 1 << 16;
-
 use crate::api::{AppState, Chain, Settings, router};
 use crate::cache::KeyCache;
 use crate::config::{Config, redact_url};
 use crate::metrics::Metrics;
 use crate::nodes::Nodes;
+
+/// Entries of the verification memo (32-byte digests; five per hot secret and cluster).
+const MEMO_CAPACITY: usize = 1 << 16;
 
 /// Prefix of the signer key file.
 pub const SIGNER_KEY_PREFIX: &str = "CIFER-SECP256K1-KEY-1:";

@@ -166,18 +166,18 @@ async fn three_nodes_down_fails_by_the_deadline_naming_them() {
     }
 }
 
+/// The liar (node 11) answers first; two honest answers follow, then the others.
+const LIAR_FIRST: [Script; 5] =
+    [Script::Lie(1), Script::Honest(5), Script::Honest(6), Script::Honest(20), Script::Honest(30)];
+
+/// Node 12 lies, nodes 14 and 15 are down: exactly three answers.
+const LIAR_AMONG_EXACTLY_THREE: [Script; 5] =
+    [Script::Honest(1), Script::Lie(2), Script::Honest(3), Script::Down(1), Script::Down(1)];
+
 #[tokio::test(start_paused = true)]
 async fn a_liar_among_five_is_outvoted_and_named() {
     let f = fixture(4);
-    // The liar answers first.
-    let s = [
-        Script::Lie(1),
-        Script::Honest(5),
-        Script::Honest(6),
-        Script::Honest(7),
-        Script::Honest(8),
-    ];
-    let g = run(&f, s, 1000).await.unwrap();
+    let g = run(&f, LIAR_FIRST, 1000).await.unwrap();
     assert_eq!(g.liars.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![11]);
     assert_eq!(rebuilt_ek(&f, &g), f.bundle.encapsulation_key);
 }
@@ -185,9 +185,7 @@ async fn a_liar_among_five_is_outvoted_and_named() {
 #[tokio::test(start_paused = true)]
 async fn a_liar_among_exactly_three_is_an_integrity_error_never_a_wrong_key() {
     let f = fixture(5);
-    let s =
-        [Script::Honest(1), Script::Lie(2), Script::Honest(3), Script::Down(1), Script::Down(1)];
-    let err = run(&f, s, 1000).await.unwrap_err();
+    let err = run(&f, LIAR_AMONG_EXACTLY_THREE, 1000).await.unwrap_err();
     assert_eq!(err.liars(), &[12]);
 }
 
@@ -344,15 +342,7 @@ async fn fast_path_all_honest_and_two_down() {
 #[tokio::test(start_paused = true)]
 async fn fast_path_liar_among_the_first_three_is_named_and_outvoted() {
     let f = fixture(22);
-    // The liar answers first; two honest answers follow, then the others.
-    let s = [
-        Script::Lie(1),
-        Script::Honest(5),
-        Script::Honest(6),
-        Script::Honest(20),
-        Script::Honest(30),
-    ];
-    let r = run_fast(&f, s, 1000).await.unwrap();
+    let r = run_fast(&f, LIAR_FIRST, 1000).await.unwrap();
     assert_eq!(r.value, f.bundle.encapsulation_key, "never a wrong key");
     assert_eq!(named(&r.liars), [11]);
 }
@@ -364,19 +354,10 @@ async fn a_node_that_turns_liar_after_honest_answers_is_still_caught() {
     let r = run_fast(&f, [Script::Honest(1); 5], 1000).await.unwrap();
     assert!(r.liars.is_empty());
     assert!(!f.memo.is_empty());
-    let s = [
-        Script::Lie(1),
-        Script::Honest(5),
-        Script::Honest(6),
-        Script::Honest(20),
-        Script::Honest(30),
-    ];
-    let r = run_fast(&f, s, 1000).await.unwrap();
+    let r = run_fast(&f, LIAR_FIRST, 1000).await.unwrap();
     assert_eq!(r.value, f.bundle.encapsulation_key, "never a wrong key");
     assert_eq!(named(&r.liars), [11]);
-    let s =
-        [Script::Honest(1), Script::Lie(2), Script::Honest(3), Script::Down(1), Script::Down(1)];
-    match run_fast(&f, s, 1000).await {
+    match run_fast(&f, LIAR_AMONG_EXACTLY_THREE, 1000).await {
         Err(GatherError::NotEnough { liars, valid, .. }) => {
             assert_eq!(liars, [12]);
             assert_eq!(valid, 2);
@@ -388,9 +369,7 @@ async fn a_node_that_turns_liar_after_honest_answers_is_still_caught() {
 #[tokio::test(start_paused = true)]
 async fn fast_path_liar_with_exactly_three_answers_is_an_error_naming_it() {
     let f = fixture(23);
-    let s =
-        [Script::Honest(1), Script::Lie(2), Script::Honest(3), Script::Down(1), Script::Down(1)];
-    match run_fast(&f, s, 1000).await {
+    match run_fast(&f, LIAR_AMONG_EXACTLY_THREE, 1000).await {
         Err(GatherError::NotEnough { liars, unavailable, valid, .. }) => {
             assert_eq!(liars, [12]);
             assert_eq!(valid, 2);

@@ -455,11 +455,7 @@ pub fn combine(commitments: &Commitments, fragments: &[Fragment]) -> Result<Seed
     // Fast path: exactly `t` distinct fragments that verify together (one multi-scalar
     // multiplication instead of one per fragment). Anything else takes the loop below,
     // which verifies one by one and names the first culprit.
-    if fragments.len() == t
-        && fragments.iter().all(|f| f.index != 0)
-        && distinct(fragments)
-        && commitments.verify_all(fragments).is_ok()
-    {
+    if batchable(commitments, fragments) && commitments.verify_all(fragments).is_ok() {
         return interpolate(&fragments.iter().collect::<Vec<_>>());
     }
     let mut seen = [false; 256];
@@ -539,6 +535,19 @@ impl VerificationMemo {
         self.lock().contains(digest)
     }
 
+    /// Whether the check `digest` names passes: from the memo if it passed before, else
+    /// by running `check` (and remembering a pass).
+    pub fn passes(&self, digest: [u8; 32], check: impl FnOnce() -> bool) -> bool {
+        if self.contains(&digest) {
+            return true;
+        }
+        let passed = check();
+        if passed {
+            self.insert(digest);
+        }
+        passed
+    }
+
     /// Records that `digest` passed.
     pub fn insert(&self, digest: [u8; 32]) {
         let mut seen = self.lock();
@@ -564,9 +573,9 @@ impl VerificationMemo {
         self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn fragment_digest(&self, commitments: &Commitments, fragment: &Fragment) -> [u8; 32] {
+    fn fragment_digest(&self, commitments_hash: &[u8; 32], fragment: &Fragment) -> [u8; 32] {
         let mut bytes = fragment.to_bytes();
-        let digest = self.digest(b"fragment", &[&commitments.hash(), &bytes]);
+        let digest = self.digest(b"fragment", &[commitments_hash, &bytes]);
         bytes.zeroize();
         digest
     }
@@ -584,14 +593,12 @@ pub fn combine_memoized(
     fragments: &[Fragment],
     memo: &VerificationMemo,
 ) -> Result<Seed> {
-    let t = usize::from(commitments.threshold);
-    if fragments.len() == t && fragments.iter().all(|f| f.index != 0) && distinct(fragments) {
+    if batchable(commitments, fragments) {
+        let commitments_hash = commitments.hash();
         let digests: Vec<[u8; 32]> =
-            fragments.iter().map(|f| memo.fragment_digest(commitments, f)).collect();
-        if digests.iter().all(|d| memo.contains(d)) {
-            return interpolate(&fragments.iter().collect::<Vec<_>>());
-        }
-        if commitments.verify_all(fragments).is_ok() {
+            fragments.iter().map(|f| memo.fragment_digest(&commitments_hash, f)).collect();
+        let known = digests.iter().all(|d| memo.contains(d));
+        if known || commitments.verify_all(fragments).is_ok() {
             for d in digests {
                 memo.insert(d);
             }
@@ -599,6 +606,13 @@ pub fn combine_memoized(
         }
     }
     combine(commitments, fragments)
+}
+
+/// Whether `fragments` can take the batch path: exactly `t`, distinct, none at index 0.
+fn batchable(commitments: &Commitments, fragments: &[Fragment]) -> bool {
+    fragments.len() == usize::from(commitments.threshold)
+        && fragments.iter().all(|f| f.index != 0)
+        && distinct(fragments)
 }
 
 fn distinct(fragments: &[Fragment]) -> bool {
@@ -761,7 +775,16 @@ mod tests {
         assert_eq!(memo.len(), 3);
         // Another process's memo (another salt) knows nothing of these.
         let fresh = VerificationMemo::new(&mut rng, 64);
-        assert!(!fresh.contains(&memo.fragment_digest(&c, &three[0])));
+        assert!(!fresh.contains(&memo.fragment_digest(&c.hash(), &three[0])));
+        // `passes`: a known digest without running the check; an unknown one runs it and
+        // is remembered only if it passed.
+        let known = memo.fragment_digest(&c.hash(), &three[0]);
+        assert!(memo.passes(known, || unreachable!("known")));
+        let unknown = memo.digest(b"other", &[b"x"]);
+        assert!(!memo.passes(unknown, || false));
+        assert!(!memo.contains(&unknown));
+        assert!(memo.passes(unknown, || true));
+        assert!(memo.contains(&unknown));
         // Bounded: emptied when full.
         let small = VerificationMemo::new(&mut rng, 2);
         combine_memoized(&c, three, &small).unwrap();

@@ -158,39 +158,14 @@ impl Store {
         let corrupt = |reason| StoreError::Corrupt { chain_id, secret_id, reason };
         let hit =
             if cached { self.row_cache().rows.get(&(chain_id, secret_id)).cloned() } else { None };
-        // Set when the row came from the database: it is remembered once it checked out.
-        let mut read_at_epoch = None;
-        let row = if let Some(row) = hit {
-            Some(row)
-        } else {
-            let epoch = self.row_cache().epoch;
-            let row = dispatch!(&self.backend, pool => {
-                let row = sqlx::query(
-                    "SELECT ek_hash, fragment_index, commitments, commitments_hash, seal_format, \
-                     nonce, sealed, stored_at_ms, bundle_signature FROM fragments \
-                     WHERE chain_id = $1 AND secret_id = $2",
-                )
-                .bind(chain)
-                .bind(secret_id.as_slice())
-                .fetch_optional(pool)
-                .await?;
-                match row {
-                    None => None,
-                    Some(r) => Some(RawFragmentRow {
-                        ek_hash: r.try_get("ek_hash")?,
-                        index: r.try_get("fragment_index")?,
-                        commitments: r.try_get("commitments")?,
-                        commitments_hash: r.try_get("commitments_hash")?,
-                        seal_format: r.try_get("seal_format")?,
-                        nonce: r.try_get("nonce")?,
-                        sealed: r.try_get("sealed")?,
-                        stored_at_ms: r.try_get("stored_at_ms")?,
-                        bundle_signature: r.try_get("bundle_signature")?,
-                    }),
-                }
-            });
-            read_at_epoch = Some(epoch);
-            row
+        // `Some(epoch)` when the row came from the database: it is remembered once it
+        // checked out, unless a delete happened since `epoch`.
+        let (row, read_at_epoch) = match hit {
+            Some(row) => (Some(row), None),
+            None => {
+                let epoch = self.row_cache().epoch;
+                (self.select_row(chain, secret_id).await?, Some(epoch))
+            }
         };
         let Some(row) = row else { return Ok(None) };
 
@@ -248,10 +223,7 @@ impl Store {
         if let Some(epoch) = read_at_epoch {
             let mut cache = self.row_cache();
             if cache.epoch == epoch {
-                if cache.rows.len() >= ROW_CACHE {
-                    cache.rows.clear();
-                }
-                cache.rows.insert((chain_id, secret_id), row);
+                super::insert_bounded(&mut cache.rows, ROW_CACHE, (chain_id, secret_id), row);
             }
         }
         Ok(Some(StoredFragment {
@@ -262,6 +234,35 @@ impl Store {
             fragment,
             bundle_signature,
             stored_at_unix_ms,
+        }))
+    }
+
+    /// The row of `(chain, secret_id)` as stored, unchecked.
+    async fn select_row(&self, chain: i64, secret_id: [u8; 32]) -> Result<Option<RawFragmentRow>> {
+        Ok(dispatch!(&self.backend, pool => {
+            let row = sqlx::query(
+                "SELECT ek_hash, fragment_index, commitments, commitments_hash, seal_format, \
+                 nonce, sealed, stored_at_ms, bundle_signature FROM fragments \
+                 WHERE chain_id = $1 AND secret_id = $2",
+            )
+            .bind(chain)
+            .bind(secret_id.as_slice())
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                None => None,
+                Some(r) => Some(RawFragmentRow {
+                    ek_hash: r.try_get("ek_hash")?,
+                    index: r.try_get("fragment_index")?,
+                    commitments: r.try_get("commitments")?,
+                    commitments_hash: r.try_get("commitments_hash")?,
+                    seal_format: r.try_get("seal_format")?,
+                    nonce: r.try_get("nonce")?,
+                    sealed: r.try_get("sealed")?,
+                    stored_at_ms: r.try_get("stored_at_ms")?,
+                    bundle_signature: r.try_get("bundle_signature")?,
+                }),
+            }
         }))
     }
 

@@ -134,6 +134,20 @@ pub struct Store {
     rows: Arc<std::sync::Mutex<fragments::RowCache>>,
 }
 
+/// Inserts into one of the store's in-memory caches, emptying it first when it holds
+/// `capacity` entries (a miss only costs a database read or a decode).
+pub(crate) fn insert_bounded<K: Eq + std::hash::Hash, V>(
+    map: &mut std::collections::HashMap<K, V>,
+    capacity: usize,
+    key: K,
+    value: V,
+) {
+    if map.len() >= capacity {
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
 /// Most decoded commitments kept by a [`Store`] (the cache is emptied when full).
 const COMMITMENTS_CACHE: usize = 4096;
 
@@ -196,11 +210,7 @@ impl Store {
     }
 
     pub(crate) fn cache_commitments(&self, hash: [u8; 32], commitments: &cifer_core::Commitments) {
-        let mut cache = self.commitments_lock();
-        if cache.len() >= COMMITMENTS_CACHE {
-            cache.clear();
-        }
-        cache.insert(hash, commitments.clone());
+        insert_bounded(&mut self.commitments_lock(), COMMITMENTS_CACHE, hash, commitments.clone());
     }
 
     /// Which database this store runs on.
