@@ -209,16 +209,14 @@ impl RawAuditRow {
 /// PostgreSQL: blocks other writers of the log (and other appenders) but not readers.
 const LOCK_AUDIT: &str = "LOCK TABLE audit_log IN EXCLUSIVE MODE";
 
-/// Inside a transaction `$tx` that holds the log's write lock (SQLite `BEGIN IMMEDIATE`,
-/// PostgreSQL [`LOCK_AUDIT`]): reads the head, inserts `$entry` after it, does not commit.
-/// Evaluates to `(seq, prev_hash, hash)`.
-macro_rules! append_locked {
-    ($tx:ident, $entry:expr, $chain:expr, $at_ms:expr, $at_unix_ms:expr) => {{
-        let entry: &AuditEntry = $entry;
+/// Inside a transaction `$tx` that holds the log's write lock: the head's `(seq, hash)`,
+/// `(0, GENESIS_HASH)` for an empty log.
+macro_rules! read_head_locked {
+    ($tx:ident) => {{
         let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *$tx)
             .await?;
-        let (prev_seq, prev_hash) = match head {
+        match head {
             None => (0u64, GENESIS_HASH),
             Some(r) => {
                 let seq: i64 = r.try_get("seq")?;
@@ -228,7 +226,17 @@ macro_rules! append_locked {
                 let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| bad)?;
                 (seq_u, hash)
             }
-        };
+        }
+    }};
+}
+
+/// Inside a transaction `$tx` that holds the log's write lock (SQLite `BEGIN IMMEDIATE`,
+/// PostgreSQL [`LOCK_AUDIT`]): reads the head, inserts `$entry` after it, does not commit.
+/// Evaluates to `(seq, prev_hash, hash)`.
+macro_rules! append_locked {
+    ($tx:ident, $entry:expr, $chain:expr, $at_ms:expr, $at_unix_ms:expr) => {{
+        let entry: &AuditEntry = $entry;
+        let (prev_seq, prev_hash) = read_head_locked!($tx);
         let seq = prev_seq + 1;
         let hash = audit_hash(&prev_hash, seq, entry, $at_unix_ms);
         sqlx::query(
@@ -503,6 +511,25 @@ impl GroupJob {
     }
 }
 
+/// `($1, .., $cols), ($cols+1, ..), ..` for `rows` rows: the VALUES list of a
+/// multi-row insert. At most [`MAX_GROUP`] rows of 10 columns are bound, far below both
+/// databases' limit on parameters.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for row in 0..rows {
+        out.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..cols {
+            if col > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(row * cols + col + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// Starts the writer task of a store on `backend`; ends when every sender is dropped.
 pub(crate) fn spawn_group_writer(
     backend: super::backend::Backend,
@@ -553,35 +580,60 @@ async fn try_group(
             // Copied out: a job's `decide` is `Send` but not `Sync`.
             let keys: Vec<([u8; 32], i64, Option<RateCheck>)> =
                 jobs.iter().map(|j| (j.key, j.expires, j.rate)).collect();
-            let mut claimed = Vec::with_capacity(jobs.len());
-            let mut limited = Vec::with_capacity(jobs.len());
-            for (key, expires, rate) in &keys {
-                // The rate counter first, as `count_request` (the same upsert).
-                if let Some(rate) = rate {
-                    let width = i64::try_from(rate.window_ms.max(1)).unwrap_or(i64::MAX);
-                    let count: i64 = sqlx::query_scalar(crate::ratelimit::COUNT_SQL)
-                        .bind(rate.subject.as_slice())
-                        .bind(at_ms / width * width)
-                        .fetch_one(&mut *$tx)
-                        .await?;
-                    if count > i64::from(rate.limit) {
-                        limited.push(true);
-                        claimed.push(false);
-                        continue;
+            let (claimed, limited) = if keys.iter().any(|k| k.2.is_some()) {
+                // Counted requests: each count decides whether its claim is tried, so one
+                // job after another.
+                let mut claimed = Vec::with_capacity(jobs.len());
+                let mut limited = Vec::with_capacity(jobs.len());
+                for (key, expires, rate) in &keys {
+                    // The rate counter first, as `count_request` (the same upsert).
+                    if let Some(rate) = rate {
+                        let width = i64::try_from(rate.window_ms.max(1)).unwrap_or(i64::MAX);
+                        let count: i64 = sqlx::query_scalar(crate::ratelimit::COUNT_SQL)
+                            .bind(rate.subject.as_slice())
+                            .bind(at_ms / width * width)
+                            .fetch_one(&mut *$tx)
+                            .await?;
+                        if count > i64::from(rate.limit) {
+                            limited.push(true);
+                            claimed.push(false);
+                            continue;
+                        }
                     }
+                    limited.push(false);
+                    let inserted = sqlx::query(
+                        "INSERT INTO replays (replay_key, expires_at_block) VALUES ($1, $2) \
+                         ON CONFLICT (replay_key) DO NOTHING",
+                    )
+                    .bind(key.as_slice())
+                    .bind(*expires)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected();
+                    claimed.push(inserted == 1);
                 }
-                limited.push(false);
-                let inserted = sqlx::query(
-                    "INSERT INTO replays (replay_key, expires_at_block) VALUES ($1, $2) \
-                     ON CONFLICT (replay_key) DO NOTHING",
-                )
-                .bind(key.as_slice())
-                .bind(*expires)
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-                claimed.push(inserted == 1);
-            }
+                (claimed, limited)
+            } else {
+                // Uncounted: every key in one statement, which returns the keys it inserted.
+                // A key twice in the group is inserted once and won by its first job.
+                let sql = format!(
+                    "INSERT INTO replays (replay_key, expires_at_block) VALUES {} \
+                     ON CONFLICT (replay_key) DO NOTHING RETURNING replay_key",
+                    placeholders(keys.len(), 2)
+                );
+                let mut query = sqlx::query(&sql);
+                for (key, expires, _) in &keys {
+                    query = query.bind(key.as_slice()).bind(*expires);
+                }
+                let mut inserted = std::collections::HashSet::with_capacity(keys.len());
+                for row in query.fetch_all(&mut *$tx).await? {
+                    let key: Vec<u8> = row.try_get(0)?;
+                    inserted.insert(key);
+                }
+                let claimed: Vec<bool> =
+                    keys.iter().map(|(key, _, _)| inserted.remove(key.as_slice())).collect();
+                (claimed, vec![false; keys.len()])
+            };
             let mut records = Vec::with_capacity(jobs.len());
             let outcome =
                 |limited: bool| if limited { Claim::RateLimited } else { Claim::Replayed };
@@ -589,6 +641,10 @@ async fn try_group(
                 if let Some(lock) = $lock {
                     sqlx::query(lock).execute(&mut *$tx).await?;
                 }
+                // The head once, the records chained to it in memory, all inserted by one
+                // statement: the write lock is held throughout, so nothing slips in.
+                let (mut seq, mut prev_hash) = read_head_locked!($tx);
+                let mut rows = Vec::with_capacity(jobs.len());
                 for ((job, claimed), limited) in jobs.iter_mut().zip(&claimed).zip(&limited) {
                     if !claimed {
                         records.push(outcome(*limited));
@@ -599,8 +655,9 @@ async fn try_group(
                         return Err(StoreError::AuditCodeTooLong { len: entry.code.len() });
                     }
                     let chain = to_i64("chain_id", entry.chain_id)?;
-                    let (seq, prev_hash, hash) =
-                        append_locked!($tx, &entry, chain, at_ms, at_unix_ms);
+                    seq += 1;
+                    let hash = audit_hash(&prev_hash, seq, &entry, at_unix_ms);
+                    rows.push((to_i64("seq", seq)?, chain));
                     records.push(Claim::Claimed(AuditRecord {
                         seq,
                         at_unix_ms,
@@ -608,7 +665,32 @@ async fn try_group(
                         prev_hash,
                         hash,
                     }));
+                    prev_hash = hash;
                 }
+                let sql = format!(
+                    "INSERT INTO audit_log (seq, kind, chain_id, secret_id, actor, digest, \
+                     code, at_ms, prev_hash, hash) VALUES {}",
+                    placeholders(rows.len(), 10)
+                );
+                let mut query = sqlx::query(&sql);
+                let appended = records.iter().filter_map(|r| match r {
+                    Claim::Claimed(record) => Some(record),
+                    _ => None,
+                });
+                for ((seq, chain), record) in rows.iter().zip(appended) {
+                    query = query
+                        .bind(*seq)
+                        .bind(i16::from(record.entry.kind.as_u8()))
+                        .bind(*chain)
+                        .bind(record.entry.secret_id.as_slice())
+                        .bind(record.entry.actor.as_slice())
+                        .bind(record.entry.digest.as_slice())
+                        .bind(record.entry.code.as_str())
+                        .bind(at_ms)
+                        .bind(record.prev_hash.as_slice())
+                        .bind(record.hash.as_slice());
+                }
+                query.execute(&mut *$tx).await?;
                 $tx.commit().await?;
             } else {
                 // Nothing claimed; counts (if any) are still kept.
@@ -633,4 +715,16 @@ async fn try_group(
             group_in!(tx, Some(LOCK_AUDIT))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(placeholders(1, 2), "($1, $2)");
+        assert_eq!(placeholders(3, 2), "($1, $2), ($3, $4), ($5, $6)");
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
 }
