@@ -100,6 +100,9 @@ pub struct AppState {
     /// done once per process, not once per decryption. Digests only; see
     /// [`cifer_core::fragment::VerificationMemo`].
     pub memo: VerificationMemo,
+    /// Commitments decoded from node replies, by their exact bytes (public), so that a
+    /// hot secret's are decoded once per process rather than once per decryption.
+    pub commitments: Arc<cifer_core::CommitmentsCache>,
     /// Secrets' public keys, from `SecretCreated` events.
     pub public_keys: RwLock<PublicKeys>,
     /// Counters.
@@ -726,7 +729,8 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
     }
     // A fresh response key for this request only, bound to it by our registered signer.
     let response_seed = Seed::generate_os().map_err(|e| ApiError::internal(&e))?;
-    let opener = cifer_custody::ReleaseOpener::new(&response_seed);
+    let opener =
+        cifer_custody::ReleaseOpener::with_cache(&response_seed, Arc::clone(&state.commitments));
     drop(response_seed);
     let response_ek = opener.encapsulation_key();
     let bound = cifer_custody::release_key_digest(

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use cifer_chain::{ChainEvent, ChainEventKind, ChainView};
+use cifer_core::CommitmentsCache;
 use cifer_core::fragment::VerificationMemo;
 use cifer_store::{SealingKey, Store};
 use k256::ecdsa::SigningKey;
@@ -21,6 +22,8 @@ use crate::nodes::Nodes;
 
 /// Entries of the verification memo (32-byte digests; five per hot secret and cluster).
 const MEMO_CAPACITY: usize = 1 << 16;
+/// Decoded commitment sets kept (one per hot secret; about 1.5 KiB each when decoded).
+const COMMITMENTS_CAPACITY: usize = 1 << 12;
 
 /// Prefix of the signer key file.
 pub const SIGNER_KEY_PREFIX: &str = "CIFER-SECP256K1-KEY-1:";
@@ -111,6 +114,7 @@ pub async fn run(
         nodes: Nodes::new(config.node_timeout).map_err(|e| RunError::Http(e.to_string()))?,
         cache: KeyCache::new(config.key_cache_ttl),
         memo: VerificationMemo::new(&mut cifer_core::os_rng(), MEMO_CAPACITY),
+        commitments: Arc::new(CommitmentsCache::new(COMMITMENTS_CAPACITY)),
         public_keys: RwLock::new(HashMap::new()),
         metrics: Metrics::default(),
         settings: Settings {

@@ -581,6 +581,65 @@ impl VerificationMemo {
     }
 }
 
+/// Decoded [`Commitments`] kept by the hash of their exact wire bytes, so that the same
+/// commitments (every honest node of a cluster sends the same, request after request) are
+/// decoded, at one point decompression per coefficient, only once. Commitments are public;
+/// a hit is checked against the full bytes, so a hash collision cannot substitute another
+/// set. When full it is emptied (entries are decoded again).
+pub struct CommitmentsCache {
+    capacity: usize,
+    decoded: std::sync::Mutex<std::collections::HashMap<[u8; 32], Commitments>>,
+}
+
+impl fmt::Debug for CommitmentsCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommitmentsCache").field("capacity", &self.capacity).finish_non_exhaustive()
+    }
+}
+
+impl CommitmentsCache {
+    /// An empty cache of at most `capacity` entries.
+    #[must_use]
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity, decoded: std::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+
+    /// [`Commitments::from_bytes`]`(bytes)`, from the cache when these exact bytes were
+    /// decoded before.
+    ///
+    /// # Errors
+    /// As [`Commitments::from_bytes`] (failures are not cached).
+    pub fn decode(&self, bytes: &[u8]) -> Result<Commitments> {
+        let hash = crate::keccak256(bytes);
+        if let Some(c) = self.lock().get(&hash).filter(|c| c.as_bytes() == bytes) {
+            return Ok(c.clone());
+        }
+        let c = Commitments::from_bytes(bytes)?;
+        let mut decoded = self.lock();
+        if decoded.len() >= self.capacity {
+            decoded.clear();
+        }
+        decoded.insert(hash, c.clone());
+        Ok(c)
+    }
+
+    /// Number of entries.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether the cache is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], Commitments>> {
+        self.decoded.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// [`combine`] remembering, in `memo`, the fragments that verified: when exactly `t`
 /// distinct fragments all verified against these commitments before, the multi-scalar
 /// multiplication is skipped; otherwise they are verified as in [`combine`] (and
@@ -746,6 +805,35 @@ mod tests {
             assert_eq!(interpolate(&all).unwrap().as_bytes(), seed.as_bytes());
             assert_eq!(interpolate(&all[1..]).unwrap().as_bytes(), seed.as_bytes());
         }
+    }
+
+    #[test]
+    fn commitments_cache_decodes_each_wire_form_once() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(13);
+        let seed = Seed::generate(&mut rng);
+        let (a, _) = split(&seed, 3, 5, &mut rng).unwrap();
+        let (b, _) = split(&seed, 3, 5, &mut rng).unwrap();
+        let cache = CommitmentsCache::new(2);
+        assert_eq!(cache.decode(a.as_bytes()).unwrap(), a);
+        assert_eq!(cache.decode(a.as_bytes()).unwrap(), a);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.decode(b.as_bytes()).unwrap(), b);
+        assert_eq!(cache.len(), 2);
+        // Bad bytes are refused as by from_bytes, and not kept.
+        let mut bad = a.to_bytes();
+        bad[5] ^= 0xff;
+        assert_eq!(
+            cache.decode(&bad).is_err(),
+            Commitments::from_bytes(&bad).is_err(),
+            "same verdict as from_bytes"
+        );
+        assert!(cache.decode(&a.as_bytes()[..40]).is_err());
+        assert_eq!(cache.len(), 2);
+        // Full: emptied, then the new entry kept; results unchanged.
+        let (c, _) = split(&seed, 3, 5, &mut rng).unwrap();
+        assert_eq!(cache.decode(c.as_bytes()).unwrap(), c);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.decode(a.as_bytes()).unwrap(), a);
     }
 
     #[test]

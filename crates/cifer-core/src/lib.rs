@@ -40,7 +40,7 @@ pub mod suite;
 
 pub use aead::Backend;
 pub use error::{Error, Result};
-pub use fragment::{Commitments, Fragment};
+pub use fragment::{Commitments, CommitmentsCache, Fragment};
 pub use header::{EnvelopePrefix, Header};
 pub use keys::{DecapsulationKey, EncapsulationKey, KemBackend, Seed, SharedSecret};
 pub use schedule::StreamKey;

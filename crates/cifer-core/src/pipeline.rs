@@ -386,38 +386,42 @@ pub fn open_slice(mut opener: ChunkOpener, body: &[u8], threads: usize) -> Resul
         regions.push(region);
         rest = tail;
     }
-    let first_failure = thread::scope(|s| {
-        let handles: Vec<_> = regions
-            .into_iter()
-            .enumerate()
-            .map(|(part, region)| {
-                s.spawn(move || {
-                    for j in 0..per {
-                        let i = part * per + j;
-                        if i >= n {
-                            break;
-                        }
-                        let src = &body[i * full..((i + 1) * full).min(body.len())];
-                        let lo = j * cs;
-                        let hi = lo + src.len() - TAG_LEN;
-                        opener
-                            .open_at_into(base + i as u64, src, &mut region[lo..hi], i + 1 == n)
-                            .map_err(|e| (i, e))?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        let mut first: Result<(), (usize, Error)> = Ok(());
-        for h in handles {
-            if let Err((i, e)) = h.join().unwrap_or(Err((0, Error::Authentication)))
-                && first.as_ref().err().is_none_or(|(k, _)| i < *k)
-            {
-                first = Err((i, e));
+    let open_range = move |part: usize, region: &mut [u8]| -> Result<(), (usize, Error)> {
+        for j in 0..per {
+            let i = part * per + j;
+            if i >= n {
+                break;
             }
+            let src = &body[i * full..((i + 1) * full).min(body.len())];
+            let lo = j * cs;
+            let hi = lo + src.len() - TAG_LEN;
+            opener
+                .open_at_into(base + i as u64, src, &mut region[lo..hi], i + 1 == n)
+                .map_err(|e| (i, e))?;
         }
-        first
-    });
+        Ok(())
+    };
+    // One part (every small message): on this thread, as `seal_slice` does.
+    let first_failure = if let [region] = regions.as_mut_slice() {
+        open_range(0, region)
+    } else {
+        thread::scope(|s| {
+            let handles: Vec<_> = regions
+                .into_iter()
+                .enumerate()
+                .map(|(part, region)| s.spawn(move || open_range(part, region)))
+                .collect();
+            let mut first: Result<(), (usize, Error)> = Ok(());
+            for h in handles {
+                if let Err((i, e)) = h.join().unwrap_or(Err((0, Error::Authentication)))
+                    && first.as_ref().err().is_none_or(|(k, _)| i < *k)
+                {
+                    first = Err((i, e));
+                }
+            }
+            first
+        })
+    };
     first_failure.map_err(|(_, e)| e)?;
     Ok(out)
 }

@@ -20,8 +20,8 @@
 
 use cifer_core::fragment::{self, FRAGMENT_LEN};
 use cifer_core::{
-    Commitments, DecapsulationKey, EncapsulationKey, Fragment, Header, Seed, Suite, envelope,
-    keccak256,
+    Commitments, CommitmentsCache, DecapsulationKey, EncapsulationKey, Fragment, Header, Seed,
+    Suite, envelope, keccak256,
 };
 use k256::ecdsa::SigningKey;
 use zeroize::Zeroizing;
@@ -299,18 +299,33 @@ pub fn open_release(
 
 /// Opens the release replies of one request: the per-request decapsulation key is derived
 /// once, and commitments identical to ones already decoded (every honest node sends the
-/// same) are not decoded again. Same results as [`open_release`] for each reply.
+/// same) are not decoded again: within the request, or across requests when the openers
+/// share a [`CommitmentsCache`]. Same results as [`open_release`] for each reply.
 #[derive(Debug)]
 pub struct ReleaseOpener {
     key: DecapsulationKey,
-    decoded: std::sync::Mutex<Option<Commitments>>,
+    decoded: std::sync::Arc<CommitmentsCache>,
 }
+
+/// Commitments one request's replies can carry that a [`ReleaseOpener::new`] keeps: the
+/// honest nodes' (one set) and a few liars'.
+const PER_REQUEST_COMMITMENTS: usize = 8;
 
 impl ReleaseOpener {
     /// An opener for replies sealed to `response_seed`'s encapsulation key.
     #[must_use]
     pub fn new(response_seed: &Seed) -> Self {
-        Self { key: response_seed.decapsulation_key(), decoded: std::sync::Mutex::new(None) }
+        Self::with_cache(
+            response_seed,
+            std::sync::Arc::new(CommitmentsCache::new(PER_REQUEST_COMMITMENTS)),
+        )
+    }
+
+    /// [`new`](Self::new) decoding commitments through `cache` (shared by a process's
+    /// requests: commitments are public, and a hit is checked against the full bytes).
+    #[must_use]
+    pub fn with_cache(response_seed: &Seed, cache: std::sync::Arc<CommitmentsCache>) -> Self {
+        Self { key: response_seed.decapsulation_key(), decoded: cache }
     }
 
     /// The encapsulation key the replies are sealed to.
@@ -335,23 +350,7 @@ impl ReleaseOpener {
         let fragment = Fragment::from_bytes(&plain[1..=FRAGMENT_LEN])?;
         let mut bundle_signature = [0u8; 65];
         bundle_signature.copy_from_slice(&plain[1 + FRAGMENT_LEN..1 + FRAGMENT_LEN + 65]);
-        let raw = &plain[1 + FRAGMENT_LEN + 65..];
-        // Commitments are public: comparing their bytes in variable time is fine.
-        let known = self
-            .decoded
-            .lock()
-            .ok()
-            .and_then(|d| d.as_ref().filter(|c| c.as_bytes() == raw).cloned());
-        let commitments = match known {
-            Some(c) => c,
-            None => {
-                let c = Commitments::from_bytes(raw)?;
-                if let Ok(mut d) = self.decoded.lock() {
-                    d.get_or_insert_with(|| c.clone());
-                }
-                c
-            }
-        };
+        let commitments = self.decoded.decode(&plain[1 + FRAGMENT_LEN + 65..])?;
         Ok(Released { fragment, commitments, bundle_signature })
     }
 }

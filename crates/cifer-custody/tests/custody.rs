@@ -121,6 +121,29 @@ fn release_opener_matches_open_release() {
         assert_eq!(via_opener.fragment.to_bytes(), direct.fragment.to_bytes());
         assert_eq!(via_opener.bundle_signature, direct.bundle_signature);
     }
+    // Openers of two requests sharing one cache: the same results, each distinct set of
+    // commitments decoded once for both.
+    let cache = std::sync::Arc::new(cifer_core::CommitmentsCache::new(16));
+    let second = Seed::generate(&mut ChaCha20Rng::seed_from_u64(12));
+    for response_seed in [&response, &second] {
+        let shared = ReleaseOpener::with_cache(response_seed, std::sync::Arc::clone(&cache));
+        for (b, slot) in [(&bundle, 1), (&other, 3), (&bundle, 4)] {
+            let d = open_delivery(b, &nodes[usize::from(slot) - 1], slot, 5).unwrap();
+            let sealed = seal_release(
+                31337,
+                secret_id,
+                &d.fragment,
+                &d.commitments,
+                &b.signature,
+                &shared.encapsulation_key(),
+            )
+            .unwrap();
+            let got = shared.open(&sealed, 31337, &secret_id).unwrap();
+            assert_eq!(got.commitments.to_bytes(), b.commitments);
+            assert_eq!(got.fragment.to_bytes(), d.fragment.to_bytes());
+        }
+    }
+    assert_eq!(cache.len(), 2, "two distinct commitment sets, decoded once each");
     // Bound to its secret and to the response key, as open_release.
     let sealed = reply(&bundle, 1);
     assert!(opener.open(&sealed, 31337, &[0u8; 32]).is_err());

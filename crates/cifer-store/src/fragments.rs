@@ -201,15 +201,8 @@ impl Store {
         }
         // Decoding the commitments' curve points is the dearest part of a read: decoded
         // ones are kept by the hash of their exact bytes (public data; bounded).
-        let commitments = match self.cached_commitments(&commitments_hash) {
-            Some(c) => c,
-            None => {
-                let c = Commitments::from_bytes(&row.commitments)
-                    .map_err(|_| corrupt("commitments"))?;
-                self.cache_commitments(commitments_hash, &c);
-                c
-            }
-        };
+        let commitments =
+            self.decode_commitments(&row.commitments).map_err(|_| corrupt("commitments"))?;
         let bundle_signature = match &row.bundle_signature {
             None => None,
             Some(sig) => Some(

@@ -127,8 +127,7 @@ pub struct Store {
     /// Queue of the group-commit writer ([`Store::claim_replay_and_append_audit`]).
     writer: tokio::sync::mpsc::Sender<audit::GroupJob>,
     /// Decoded commitments by `keccak256` of their bytes (public; bounded).
-    commitments:
-        Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], cifer_core::Commitments>>>,
+    commitments: Arc<cifer_core::CommitmentsCache>,
     /// Fragment rows as stored (still sealed), so that a release does not read the
     /// database each time; see [`fragments::RowCache`].
     rows: Arc<std::sync::Mutex<fragments::RowCache>>,
@@ -193,24 +192,16 @@ impl Store {
             backend,
             key: Arc::new(key),
             writer,
-            commitments: Arc::default(),
+            commitments: Arc::new(cifer_core::CommitmentsCache::new(COMMITMENTS_CACHE)),
             rows: Arc::default(),
         }
     }
 
-    fn commitments_lock(
+    pub(crate) fn decode_commitments(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], cifer_core::Commitments>>
-    {
-        self.commitments.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) fn cached_commitments(&self, hash: &[u8; 32]) -> Option<cifer_core::Commitments> {
-        self.commitments_lock().get(hash).cloned()
-    }
-
-    pub(crate) fn cache_commitments(&self, hash: [u8; 32], commitments: &cifer_core::Commitments) {
-        insert_bounded(&mut self.commitments_lock(), COMMITMENTS_CACHE, hash, commitments.clone());
+        bytes: &[u8],
+    ) -> cifer_core::Result<cifer_core::Commitments> {
+        self.commitments.decode(bytes)
     }
 
     /// Which database this store runs on.
