@@ -81,7 +81,11 @@ impl Backend {
             .foreign_keys(true)
             .busy_timeout(config.busy_timeout)
             .pragma("secure_delete", "ON");
+        // No ping before each acquire: the database is a file in this process, a
+        // connection cannot drop, and the ping is a round trip to the connection's worker
+        // thread on every statement batch (a failing connection still errors on use).
         let pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.acquire_timeout)
             .connect_with(options)
