@@ -218,17 +218,32 @@ macro_rules! read_head_locked {
             .await?;
         match head {
             None => (0u64, GENESIS_HASH),
-            Some(r) => {
-                let seq: i64 = r.try_get("seq")?;
-                let hash: Vec<u8> = r.try_get("hash")?;
-                let seq_u = u64::try_from(seq).unwrap_or(0);
-                let bad = StoreError::AuditChain { seq: seq_u, fault: AuditFault::Malformed };
-                let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| bad)?;
-                (seq_u, hash)
-            }
+            Some(r) => parse_head(r.try_get("seq")?, r.try_get("hash")?)?,
         }
     }};
 }
+
+/// The head's `(seq, hash)` from its columns, `(0, GENESIS_HASH)` when both are NULL (an
+/// empty log, as a scalar subquery reports it).
+fn parse_head(seq: Option<i64>, hash: Option<Vec<u8>>) -> Result<(u64, [u8; 32])> {
+    match (seq, hash) {
+        (None, None) => Ok((0, GENESIS_HASH)),
+        (seq, hash) => {
+            let seq_u = seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+            let hash = hash.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok());
+            match hash {
+                Some(hash) if seq_u > 0 => Ok((seq_u, hash)),
+                _ => Err(StoreError::AuditChain { seq: seq_u, fault: AuditFault::Malformed }),
+            }
+        }
+    }
+}
+
+/// SQLite: the head's columns appended to a claim's `RETURNING`, read in the same
+/// statement as the claims (the transaction holds the write lock from `BEGIN IMMEDIATE`,
+/// so the head cannot move before the records are appended). One statement less per group.
+const HEAD_RETURNING: &str = ", (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1) AS head_seq, \
+     (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) AS head_hash";
 
 /// Inside a transaction `$tx` that holds the log's write lock (SQLite `BEGIN IMMEDIATE`,
 /// PostgreSQL [`LOCK_AUDIT`]): reads the head, inserts `$entry` after it, does not commit.
@@ -576,10 +591,12 @@ async fn try_group(
     // Lock order, as everywhere: replay rows first, then the audit lock, and no holder of
     // the audit lock waits on a replay row, so there is no deadlock.
     macro_rules! group_in {
-        ($tx:ident, $lock:expr) => {{
+        ($tx:ident, $lock:expr, $head_returning:expr) => {{
             // Copied out: a job's `decide` is `Send` but not `Sync`.
             let keys: Vec<([u8; 32], i64, Option<RateCheck>)> =
                 jobs.iter().map(|j| (j.key, j.expires, j.rate)).collect();
+            // The log's head, when a claim statement returned it.
+            let mut head: Option<(u64, [u8; 32])> = None;
             let (claimed, limited) = if keys.iter().any(|k| k.2.is_some()) {
                 // Counted requests: each count decides whether its claim is tried, so one
                 // job after another.
@@ -616,10 +633,12 @@ async fn try_group(
             } else {
                 // Uncounted: every key in one statement, which returns the keys it inserted.
                 // A key twice in the group is inserted once and won by its first job.
+                let head_returning: Option<&str> = $head_returning;
                 let sql = format!(
                     "INSERT INTO replays (replay_key, expires_at_block) VALUES {} \
-                     ON CONFLICT (replay_key) DO NOTHING RETURNING replay_key",
-                    placeholders(keys.len(), 2)
+                     ON CONFLICT (replay_key) DO NOTHING RETURNING replay_key{}",
+                    placeholders(keys.len(), 2),
+                    head_returning.unwrap_or("")
                 );
                 let mut query = sqlx::query(&sql);
                 for (key, expires, _) in &keys {
@@ -629,6 +648,10 @@ async fn try_group(
                 for row in query.fetch_all(&mut *$tx).await? {
                     let key: Vec<u8> = row.try_get(0)?;
                     inserted.insert(key);
+                    if head_returning.is_some() && head.is_none() {
+                        head =
+                            Some(parse_head(row.try_get("head_seq")?, row.try_get("head_hash")?)?);
+                    }
                 }
                 let claimed: Vec<bool> =
                     keys.iter().map(|(key, _, _)| inserted.remove(key.as_slice())).collect();
@@ -643,7 +666,10 @@ async fn try_group(
                 }
                 // The head once, the records chained to it in memory, all inserted by one
                 // statement: the write lock is held throughout, so nothing slips in.
-                let (mut seq, mut prev_hash) = read_head_locked!($tx);
+                let (mut seq, mut prev_hash) = match head {
+                    Some(head) => head,
+                    None => read_head_locked!($tx),
+                };
                 let mut rows = Vec::with_capacity(jobs.len());
                 for ((job, claimed), limited) in jobs.iter_mut().zip(&claimed).zip(&limited) {
                     if !claimed {
@@ -708,11 +734,11 @@ async fn try_group(
         super::backend::Backend::Sqlite(pool) => {
             // IMMEDIATE: the single write lock covers the claims and the appends.
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            group_in!(tx, None::<&str>)
+            group_in!(tx, None::<&str>, Some(HEAD_RETURNING))
         }
         super::backend::Backend::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            group_in!(tx, Some(LOCK_AUDIT))
+            group_in!(tx, Some(LOCK_AUDIT), None)
         }
     })
 }
