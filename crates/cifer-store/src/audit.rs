@@ -602,6 +602,12 @@ async fn try_group(
                 // job after another.
                 let mut claimed = Vec::with_capacity(jobs.len());
                 let mut limited = Vec::with_capacity(jobs.len());
+                let head_returning: Option<&str> = $head_returning;
+                let sql = format!(
+                    "INSERT INTO replays (replay_key, expires_at_block) VALUES ($1, $2) \
+                     ON CONFLICT (replay_key) DO NOTHING RETURNING replay_key{}",
+                    head_returning.unwrap_or("")
+                );
                 for (key, expires, rate) in &keys {
                     // The rate counter first, as `count_request` (the same upsert).
                     if let Some(rate) = rate {
@@ -618,16 +624,19 @@ async fn try_group(
                         }
                     }
                     limited.push(false);
-                    let inserted = sqlx::query(
-                        "INSERT INTO replays (replay_key, expires_at_block) VALUES ($1, $2) \
-                         ON CONFLICT (replay_key) DO NOTHING",
-                    )
-                    .bind(key.as_slice())
-                    .bind(*expires)
-                    .execute(&mut *$tx)
-                    .await?
-                    .rows_affected();
-                    claimed.push(inserted == 1);
+                    let row = sqlx::query(&sql)
+                        .bind(key.as_slice())
+                        .bind(*expires)
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                    if let Some(row) = &row
+                        && head_returning.is_some()
+                        && head.is_none()
+                    {
+                        head =
+                            Some(parse_head(row.try_get("head_seq")?, row.try_get("head_hash")?)?);
+                    }
+                    claimed.push(row.is_some());
                 }
                 (claimed, limited)
             } else {
