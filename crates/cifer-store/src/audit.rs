@@ -595,18 +595,21 @@ async fn try_group(
             // Copied out: a job's `decide` is `Send` but not `Sync`.
             let keys: Vec<([u8; 32], i64, Option<RateCheck>)> =
                 jobs.iter().map(|j| (j.key, j.expires, j.rate)).collect();
-            // The log's head, when a claim statement returned it.
+            // Claims return the keys they inserted and, where `$head_returning` is given,
+            // the log's head (kept from the first row).
+            let head_returning: Option<&str> = $head_returning;
+            let returning = format!(
+                "ON CONFLICT (replay_key) DO NOTHING RETURNING replay_key{}",
+                head_returning.unwrap_or("")
+            );
             let mut head: Option<(u64, [u8; 32])> = None;
             let (claimed, limited) = if keys.iter().any(|k| k.2.is_some()) {
                 // Counted requests: each count decides whether its claim is tried, so one
                 // job after another.
                 let mut claimed = Vec::with_capacity(jobs.len());
                 let mut limited = Vec::with_capacity(jobs.len());
-                let head_returning: Option<&str> = $head_returning;
                 let sql = format!(
-                    "INSERT INTO replays (replay_key, expires_at_block) VALUES ($1, $2) \
-                     ON CONFLICT (replay_key) DO NOTHING RETURNING replay_key{}",
-                    head_returning.unwrap_or("")
+                    "INSERT INTO replays (replay_key, expires_at_block) VALUES ($1, $2) {returning}"
                 );
                 for (key, expires, rate) in &keys {
                     // The rate counter first, as `count_request` (the same upsert).
@@ -640,14 +643,11 @@ async fn try_group(
                 }
                 (claimed, limited)
             } else {
-                // Uncounted: every key in one statement, which returns the keys it inserted.
-                // A key twice in the group is inserted once and won by its first job.
-                let head_returning: Option<&str> = $head_returning;
+                // Uncounted: every key in one statement. A key twice in the group is
+                // inserted once and won by its first job.
                 let sql = format!(
-                    "INSERT INTO replays (replay_key, expires_at_block) VALUES {} \
-                     ON CONFLICT (replay_key) DO NOTHING RETURNING replay_key{}",
-                    placeholders(keys.len(), 2),
-                    head_returning.unwrap_or("")
+                    "INSERT INTO replays (replay_key, expires_at_block) VALUES {} {returning}",
+                    placeholders(keys.len(), 2)
                 );
                 let mut query = sqlx::query(&sql);
                 for (key, expires, _) in &keys {
