@@ -494,13 +494,43 @@ pub fn combine(commitments: &Commitments, fragments: &[Fragment]) -> Result<Seed
 /// bits, a digest reveals nothing usable. When full it is emptied (checks are redone).
 pub struct VerificationMemo {
     salt: [u8; 32],
-    capacity: usize,
-    seen: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+    seen: Bounded<()>,
 }
 
 impl fmt::Debug for VerificationMemo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerificationMemo").field("capacity", &self.capacity).finish_non_exhaustive()
+        f.debug_struct("VerificationMemo")
+            .field("capacity", &self.seen.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A map by 32-byte digest behind a mutex, emptied when it reaches `capacity` (a miss
+/// only costs redoing work): the store of [`VerificationMemo`] and [`CommitmentsCache`].
+struct Bounded<V> {
+    capacity: usize,
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], V>>,
+}
+
+impl<V> Bounded<V> {
+    fn new(capacity: usize) -> Self {
+        Self { capacity, map: std::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+
+    fn insert(&self, key: [u8; 32], value: V) {
+        let mut map = self.lock();
+        if map.len() >= self.capacity {
+            map.clear();
+        }
+        map.insert(key, value);
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], V>> {
+        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -509,7 +539,7 @@ impl VerificationMemo {
     pub fn new<R: CryptoRng + ?Sized>(rng: &mut R, capacity: usize) -> Self {
         let mut salt = [0u8; 32];
         rng.fill_bytes(&mut salt);
-        Self { salt, capacity, seen: std::sync::Mutex::new(std::collections::HashSet::new()) }
+        Self { salt, seen: Bounded::new(capacity) }
     }
 
     /// The digest of a check named `tag` over `parts`.
@@ -532,7 +562,7 @@ impl VerificationMemo {
     /// Whether `digest` passed before.
     #[must_use]
     pub fn contains(&self, digest: &[u8; 32]) -> bool {
-        self.lock().contains(digest)
+        self.seen.lock().contains_key(digest)
     }
 
     /// Whether the check `digest` names passes: from the memo if it passed before, else
@@ -550,27 +580,19 @@ impl VerificationMemo {
 
     /// Records that `digest` passed.
     pub fn insert(&self, digest: [u8; 32]) {
-        let mut seen = self.lock();
-        if seen.len() >= self.capacity {
-            seen.clear();
-        }
-        seen.insert(digest);
+        self.seen.insert(digest, ());
     }
 
     /// Number of entries.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.seen.len()
     }
 
     /// Whether the memo is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<[u8; 32]>> {
-        self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn fragment_digest(&self, commitments_hash: &[u8; 32], fragment: &Fragment) -> [u8; 32] {
@@ -587,13 +609,14 @@ impl VerificationMemo {
 /// a hit is checked against the full bytes, so a hash collision cannot substitute another
 /// set. When full it is emptied (entries are decoded again).
 pub struct CommitmentsCache {
-    capacity: usize,
-    decoded: std::sync::Mutex<std::collections::HashMap<[u8; 32], Commitments>>,
+    decoded: Bounded<Commitments>,
 }
 
 impl fmt::Debug for CommitmentsCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CommitmentsCache").field("capacity", &self.capacity).finish_non_exhaustive()
+        f.debug_struct("CommitmentsCache")
+            .field("capacity", &self.decoded.capacity)
+            .finish_non_exhaustive()
     }
 }
 
@@ -601,7 +624,7 @@ impl CommitmentsCache {
     /// An empty cache of at most `capacity` entries.
     #[must_use]
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, decoded: std::sync::Mutex::new(std::collections::HashMap::new()) }
+        Self { decoded: Bounded::new(capacity) }
     }
 
     /// [`Commitments::from_bytes`]`(bytes)`, from the cache when these exact bytes were
@@ -611,32 +634,24 @@ impl CommitmentsCache {
     /// As [`Commitments::from_bytes`] (failures are not cached).
     pub fn decode(&self, bytes: &[u8]) -> Result<Commitments> {
         let hash = crate::keccak256(bytes);
-        if let Some(c) = self.lock().get(&hash).filter(|c| c.as_bytes() == bytes) {
+        if let Some(c) = self.decoded.lock().get(&hash).filter(|c| c.as_bytes() == bytes) {
             return Ok(c.clone());
         }
         let c = Commitments::from_bytes(bytes)?;
-        let mut decoded = self.lock();
-        if decoded.len() >= self.capacity {
-            decoded.clear();
-        }
-        decoded.insert(hash, c.clone());
+        self.decoded.insert(hash, c.clone());
         Ok(c)
     }
 
     /// Number of entries.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.decoded.len()
     }
 
     /// Whether the cache is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], Commitments>> {
-        self.decoded.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -329,23 +329,22 @@ pub fn seal_slice(
     let base = sealer.reserve(n as u64, true)?;
     let start = out.len();
     out.reserve(plaintext.len() + n * TAG_LEN);
+    // Plaintext of chunk `i` (an empty message has one empty chunk).
+    let chunk =
+        |i: usize| &plaintext[(i * cs).min(plaintext.len())..((i + 1) * cs).min(plaintext.len())];
     if threads <= 1 {
         // Each chunk copied into place and sealed at once, while it is still in cache:
         // the plaintext is read once and the envelope written once.
         for i in 0..n {
             let from = out.len();
-            out.extend_from_slice(
-                &plaintext[(i * cs).min(plaintext.len())..((i + 1) * cs).min(plaintext.len())],
-            );
+            out.extend_from_slice(chunk(i));
             out.extend_from_slice(&[0u8; TAG_LEN]);
             sealer.seal_at(base + i as u64, &mut out[from..], i + 1 == n)?;
         }
         return Ok(());
     }
     for i in 0..n {
-        out.extend_from_slice(
-            &plaintext[(i * cs).min(plaintext.len())..((i + 1) * cs).min(plaintext.len())],
-        );
+        out.extend_from_slice(chunk(i));
         out.extend_from_slice(&[0u8; TAG_LEN]);
     }
     let slot = cs + TAG_LEN;

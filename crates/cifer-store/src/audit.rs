@@ -679,7 +679,6 @@ async fn try_group(
                     Some(head) => head,
                     None => read_head_locked!($tx),
                 };
-                let mut rows = Vec::with_capacity(jobs.len());
                 for ((job, claimed), limited) in jobs.iter_mut().zip(&claimed).zip(&limited) {
                     if !claimed {
                         records.push(outcome(*limited));
@@ -689,10 +688,8 @@ async fn try_group(
                     if entry.code.len() > MAX_AUDIT_CODE_LEN {
                         return Err(StoreError::AuditCodeTooLong { len: entry.code.len() });
                     }
-                    let chain = to_i64("chain_id", entry.chain_id)?;
                     seq += 1;
                     let hash = audit_hash(&prev_hash, seq, &entry, at_unix_ms);
-                    rows.push((to_i64("seq", seq)?, chain));
                     records.push(Claim::Claimed(AuditRecord {
                         seq,
                         at_unix_ms,
@@ -702,21 +699,24 @@ async fn try_group(
                     }));
                     prev_hash = hash;
                 }
+                let appended: Vec<&AuditRecord> = records
+                    .iter()
+                    .filter_map(|r| match r {
+                        Claim::Claimed(record) => Some(record),
+                        _ => None,
+                    })
+                    .collect();
                 let sql = format!(
                     "INSERT INTO audit_log (seq, kind, chain_id, secret_id, actor, digest, \
                      code, at_ms, prev_hash, hash) VALUES {}",
-                    placeholders(rows.len(), 10)
+                    placeholders(appended.len(), 10)
                 );
                 let mut query = sqlx::query(&sql);
-                let appended = records.iter().filter_map(|r| match r {
-                    Claim::Claimed(record) => Some(record),
-                    _ => None,
-                });
-                for ((seq, chain), record) in rows.iter().zip(appended) {
+                for record in appended {
                     query = query
-                        .bind(*seq)
+                        .bind(to_i64("seq", record.seq)?)
                         .bind(i16::from(record.entry.kind.as_u8()))
-                        .bind(*chain)
+                        .bind(to_i64("chain_id", record.entry.chain_id)?)
                         .bind(record.entry.secret_id.as_slice())
                         .bind(record.entry.actor.as_slice())
                         .bind(record.entry.digest.as_slice())

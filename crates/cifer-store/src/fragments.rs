@@ -202,7 +202,7 @@ impl Store {
         // Decoding the commitments' curve points is the dearest part of a read: decoded
         // ones are kept by the hash of their exact bytes (public data; bounded).
         let commitments =
-            self.decode_commitments(&row.commitments).map_err(|_| corrupt("commitments"))?;
+            self.commitments.decode(&row.commitments).map_err(|_| corrupt("commitments"))?;
         let bundle_signature = match &row.bundle_signature {
             None => None,
             Some(sig) => Some(
@@ -216,7 +216,11 @@ impl Store {
         if let Some(epoch) = read_at_epoch {
             let mut cache = self.row_cache();
             if cache.epoch == epoch {
-                super::insert_bounded(&mut cache.rows, ROW_CACHE, (chain_id, secret_id), row);
+                // Bounded: emptied when full (a miss only costs a database read).
+                if cache.rows.len() >= ROW_CACHE {
+                    cache.rows.clear();
+                }
+                cache.rows.insert((chain_id, secret_id), row);
             }
         }
         Ok(Some(StoredFragment {

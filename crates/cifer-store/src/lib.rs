@@ -133,20 +133,6 @@ pub struct Store {
     rows: Arc<std::sync::Mutex<fragments::RowCache>>,
 }
 
-/// Inserts into one of the store's in-memory caches, emptying it first when it holds
-/// `capacity` entries (a miss only costs a database read or a decode).
-pub(crate) fn insert_bounded<K: Eq + std::hash::Hash, V>(
-    map: &mut std::collections::HashMap<K, V>,
-    capacity: usize,
-    key: K,
-    value: V,
-) {
-    if map.len() >= capacity {
-        map.clear();
-    }
-    map.insert(key, value);
-}
-
 /// Most decoded commitments kept by a [`Store`] (the cache is emptied when full).
 const COMMITMENTS_CACHE: usize = 4096;
 
@@ -195,13 +181,6 @@ impl Store {
             commitments: Arc::new(cifer_core::CommitmentsCache::new(COMMITMENTS_CACHE)),
             rows: Arc::default(),
         }
-    }
-
-    pub(crate) fn decode_commitments(
-        &self,
-        bytes: &[u8],
-    ) -> cifer_core::Result<cifer_core::Commitments> {
-        self.commitments.decode(bytes)
     }
 
     /// Which database this store runs on.
