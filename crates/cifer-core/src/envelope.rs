@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::header::{EnvelopePrefix, HEADER_LEN, Header};
 use crate::keys::{DecapsulationKey, EncapsulationKey, Seed, SharedSecret};
 use crate::pipeline::{
-    default_threads, open_slice, open_stream_parallel, seal_slice, seal_stream_parallel,
+    default_threads, open_slice, open_stream_parallel, seal_slice_into, seal_stream_parallel,
 };
 use crate::schedule::StreamKey;
 use crate::stream::{ChunkOpener, ChunkSealer, read_full};
@@ -193,9 +193,24 @@ pub fn seal(recipient: &EncapsulationKey, header: Header, plaintext: &[u8]) -> R
 }
 
 fn seal_prepared(prefix: &EnvelopePrefix, key: &StreamKey, plaintext: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(sealed_len(prefix.header(), plaintext.len()));
-    seal_prepared_into(prefix, key, plaintext, &mut out)?;
+    // Zeroed by the allocator (fresh pages from the OS for a large message), so sizing
+    // the output costs no separate fill pass.
+    let mut out = vec![0u8; sealed_len(prefix.header(), plaintext.len())];
+    write_sealed(prefix, key, plaintext, &mut out)?;
     Ok(out)
+}
+
+/// Writes the envelope into `out`, which is exactly [`sealed_len`] long.
+fn write_sealed(
+    prefix: &EnvelopePrefix,
+    key: &StreamKey,
+    plaintext: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    let (head, body) = out.split_at_mut(prefix.as_bytes().len());
+    head.copy_from_slice(prefix.as_bytes());
+    let sealer = ChunkSealer::new(key, prefix, Backend::fastest())?;
+    seal_slice_into(sealer, plaintext, body, slice_threads(plaintext.len()))
 }
 
 fn seal_prepared_into(
@@ -204,14 +219,14 @@ fn seal_prepared_into(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    out.clear();
-    out.extend_from_slice(prefix.as_bytes());
-    let sealer = ChunkSealer::new(key, prefix, Backend::fastest())?;
-    seal_slice(sealer, plaintext, out, slice_threads(plaintext.len()))
+    // Resized, not cleared: every byte is overwritten, and a buffer reused across calls
+    // is neither refilled nor refaulted.
+    out.resize(sealed_len(prefix.header(), plaintext.len()), 0);
+    write_sealed(prefix, key, plaintext, out)
 }
 
-/// [`seal`] into a caller-owned buffer (cleared first), so that a loop sealing many
-/// messages reuses one allocation.
+/// [`seal`] into a caller-owned buffer (its contents replaced), so that a loop sealing
+/// many messages reuses one allocation and its already-mapped pages.
 ///
 /// # Errors
 /// As [`encrypt`].

@@ -312,9 +312,10 @@ pub fn open_stream_parallel(
 }
 
 /// Seals a whole in-memory plaintext onto the end of `out` (which already holds the
-/// envelope prefix): one copy of the plaintext into its final place (no zero-fill), then
-/// every chunk sealed in place, the chunks spread over `threads` threads. Same bytes as
-/// [`seal_stream`]. Reusing `out` across calls avoids re-faulting fresh pages.
+/// envelope prefix), the chunks spread over `threads` threads. Same bytes as
+/// [`seal_stream`]. One thread copies each chunk into place and seals it while it is in
+/// cache (no zero-fill); several threads first size `out` (a fill) and then do the same
+/// on their own chunks, see [`seal_slice_into`].
 ///
 /// # Errors
 /// [`Error::TooManyChunks`] past 2^32 chunks.
@@ -326,45 +327,73 @@ pub fn seal_slice(
 ) -> Result<()> {
     let cs = sealer.chunk_size();
     let n = plaintext.len().div_ceil(cs).max(1);
+    if threads > 1 && n > 1 {
+        let start = out.len();
+        out.resize(start + plaintext.len() + n * TAG_LEN, 0);
+        return seal_slice_into(sealer, plaintext, &mut out[start..], threads);
+    }
     let base = sealer.reserve(n as u64, true)?;
-    let start = out.len();
     out.reserve(plaintext.len() + n * TAG_LEN);
-    // Plaintext of chunk `i` (an empty message has one empty chunk).
-    let chunk =
-        |i: usize| &plaintext[(i * cs).min(plaintext.len())..((i + 1) * cs).min(plaintext.len())];
-    if threads <= 1 {
-        // Each chunk copied into place and sealed at once, while it is still in cache:
-        // the plaintext is read once and the envelope written once.
-        for i in 0..n {
-            let from = out.len();
-            out.extend_from_slice(chunk(i));
-            out.extend_from_slice(&[0u8; TAG_LEN]);
-            sealer.seal_at(base + i as u64, &mut out[from..], i + 1 == n)?;
-        }
-        return Ok(());
-    }
-    for i in 0..n {
-        out.extend_from_slice(chunk(i));
+    for (i, text) in chunks_of(plaintext, cs, n).enumerate() {
+        let from = out.len();
+        out.extend_from_slice(text);
         out.extend_from_slice(&[0u8; TAG_LEN]);
+        sealer.seal_at(base + i as u64, &mut out[from..], i + 1 == n)?;
     }
+    Ok(())
+}
+
+/// The plaintext of each of the `n` chunks (an empty message has one empty chunk).
+fn chunks_of(plaintext: &[u8], cs: usize, n: usize) -> impl Iterator<Item = &[u8]> {
+    (0..n).map(move |i| {
+        &plaintext[(i * cs).min(plaintext.len())..((i + 1) * cs).min(plaintext.len())]
+    })
+}
+
+/// Seals a whole in-memory plaintext into `body`, which must be exactly the sealed body's
+/// length (`sealed_len` minus the prefix; anything it held is overwritten). The chunks are
+/// split into `threads` contiguous runs, and each thread copies its chunks into place and
+/// seals each one while it is in cache: the plaintext is read once and the envelope
+/// written once, by the thread that seals it. Reusing one `body` across calls keeps its
+/// pages mapped. Same bytes as [`seal_stream`].
+///
+/// # Errors
+/// [`Error::TooManyChunks`] past 2^32 chunks; [`Error::Malformed`] (nothing sealed) if
+/// `body` has the wrong length.
+pub fn seal_slice_into(
+    mut sealer: ChunkSealer,
+    plaintext: &[u8],
+    body: &mut [u8],
+    threads: usize,
+) -> Result<()> {
+    let cs = sealer.chunk_size();
+    let n = plaintext.len().div_ceil(cs).max(1);
+    let expected = plaintext.len() + n * TAG_LEN;
+    if body.len() != expected {
+        return Err(Error::Malformed { what: "sealed body buffer", expected, got: body.len() });
+    }
+    let base = sealer.reserve(n as u64, true)?;
     let slot = cs + TAG_LEN;
     let per = n.div_ceil(threads.max(1)).max(1);
     let sealer = &sealer;
-    let seal_range = move |part: usize, region: &mut [u8]| -> Result<()> {
-        for (j, chunk) in region.chunks_mut(slot).enumerate() {
-            let i = part * per + j;
-            sealer.seal_at(base + i as u64, chunk, i + 1 == n)?;
+    let seal_run = move |run: usize, region: &mut [u8]| -> Result<()> {
+        let first = run * per;
+        let texts = chunks_of(plaintext, cs, n).skip(first);
+        for (j, (place, text)) in region.chunks_mut(slot).zip(texts).enumerate() {
+            let i = first + j;
+            place[..text.len()].copy_from_slice(text);
+            sealer.seal_at(base + i as u64, place, i + 1 == n)?;
         }
         Ok(())
     };
     if per >= n {
-        return seal_range(0, &mut out[start..]);
+        return seal_run(0, body);
     }
     thread::scope(|s| {
-        let handles: Vec<_> = out[start..]
+        let handles: Vec<_> = body
             .chunks_mut(per * slot)
             .enumerate()
-            .map(|(part, region)| s.spawn(move || seal_range(part, region)))
+            .map(|(run, region)| s.spawn(move || seal_run(run, region)))
             .collect();
         handles.into_iter().try_for_each(|h| h.join().unwrap_or(Err(Error::Authentication)))
     })

@@ -195,6 +195,31 @@ fn slice_paths_match_stream_paths() {
 }
 
 #[test]
+fn slice_into_overwrites_a_stale_body_and_checks_its_length() {
+    use cifer_core::pipeline::seal_slice_into;
+    let (prefix, key) = setup(10);
+    for len in [0usize, 1, 1024, 5 * 1024 + 9] {
+        let pt = data(len);
+        let expected = sequential(&prefix, &key, &pt);
+        let body_len = expected.len();
+        for threads in [1, 2, 3] {
+            let mut body = vec![0xA5u8; body_len];
+            let sealer = ChunkSealer::new(&key, &prefix, Backend::fastest()).unwrap();
+            seal_slice_into(sealer, &pt, &mut body, threads).unwrap();
+            assert!(body == expected, "len {len} threads {threads}");
+            for wrong in [body_len - 1, body_len + 1] {
+                let mut body = vec![0u8; wrong];
+                let sealer = ChunkSealer::new(&key, &prefix, Backend::fastest()).unwrap();
+                assert!(matches!(
+                    seal_slice_into(sealer, &pt, &mut body, threads),
+                    Err(Error::Malformed { .. })
+                ));
+            }
+        }
+    }
+}
+
+#[test]
 fn slice_open_rejects_what_stream_open_rejects() {
     use cifer_core::pipeline::open_slice;
     let (prefix, key) = setup(10);
