@@ -43,13 +43,22 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
-/// A block of `n` consecutive free loopback ports (checked by binding each).
+/// A block of `n` consecutive free loopback ports (checked by binding each), below the
+/// kernel's ephemeral range: a port in that range, free when checked, can be taken as
+/// the local port of any outgoing connection (another test's, or another service's)
+/// before the service that was meant to listen on it binds it.
 #[must_use]
 pub fn free_ports(n: u16) -> u16 {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .unwrap_or(32_768);
+    let (low, high) =
+        if ephemeral_low > 12_000 + n { (10_000, ephemeral_low - n) } else { (50_000, 65_000 - n) };
     for _ in 0..200 {
         let mut seed = [0u8; 2];
         getrandom::fill(&mut seed).unwrap();
-        let base = 20_000 + u16::from_be_bytes(seed) % 30_000;
+        let base = low + u16::from_be_bytes(seed) % (high - low);
         let all_free = (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if all_free {
             return base;
