@@ -545,24 +545,64 @@ fn placeholders(rows: usize, cols: usize) -> String {
     out
 }
 
-/// Starts the writer task of a store on `backend`; ends when every sender is dropped.
-pub(crate) fn spawn_group_writer(
-    backend: super::backend::Backend,
-) -> tokio::sync::mpsc::Sender<GroupJob> {
-    let (sender, mut queue) = tokio::sync::mpsc::channel::<GroupJob>(4 * MAX_GROUP);
-    tokio::spawn(async move {
-        let mut group = Vec::with_capacity(MAX_GROUP);
-        while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-            commit_group(&backend, &mut group).await;
-            group.clear();
-        }
-    });
-    sender
+/// The writer task's own connection, kept from one group to the next. On SQLite this
+/// matters: a connection that sees the database changed by another connection drops its
+/// whole page cache, and the pool hands its idle connections out in turn, so a writer
+/// taking whichever one is next re-read every page it touched from the file (and woke a
+/// different worker thread) for every group.
+pub(crate) enum WriterConnection {
+    /// SQLite.
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    /// PostgreSQL.
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
 }
 
-async fn commit_group(backend: &super::backend::Backend, group: &mut Vec<GroupJob>) {
+impl WriterConnection {
+    async fn acquire(backend: &super::backend::Backend) -> Result<Self> {
+        Ok(match backend {
+            super::backend::Backend::Sqlite(pool) => Self::Sqlite(pool.acquire().await?),
+            super::backend::Backend::Postgres(pool) => Self::Postgres(pool.acquire().await?),
+        })
+    }
+}
+
+/// Starts the writer task of a store on `backend`; ends when every sender is dropped. The
+/// returned [`Notify`](tokio::sync::Notify) makes it give its held connection back to
+/// the pool (after the group in progress), which [`Store::close`](crate::Store::close)
+/// needs: closing a pool waits for every connection to come back.
+pub(crate) fn spawn_group_writer(
+    backend: super::backend::Backend,
+) -> (tokio::sync::mpsc::Sender<GroupJob>, std::sync::Arc<tokio::sync::Notify>) {
+    let (sender, mut queue) = tokio::sync::mpsc::channel::<GroupJob>(4 * MAX_GROUP);
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let released = std::sync::Arc::clone(&release);
+    tokio::spawn(async move {
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        let mut held = None;
+        loop {
+            tokio::select! {
+                // `recv_many` is cancel safe: nothing is lost when the release wins.
+                n = queue.recv_many(&mut group, MAX_GROUP) => {
+                    if n == 0 {
+                        break;
+                    }
+                    commit_group(&backend, &mut held, &mut group).await;
+                    group.clear();
+                }
+                () = released.notified() => held = None,
+            }
+        }
+    });
+    (sender, release)
+}
+
+async fn commit_group(
+    backend: &super::backend::Backend,
+    held: &mut Option<WriterConnection>,
+    group: &mut Vec<GroupJob>,
+) {
     let at_ms = now_ms();
-    match try_group(backend, group, at_ms).await {
+    match try_group(backend, held, group, at_ms).await {
         Ok(records) => {
             for (job, record) in group.drain(..).zip(records) {
                 let _ = job.reply.send(Ok(record));
@@ -571,7 +611,7 @@ async fn commit_group(backend: &super::backend::Backend, group: &mut Vec<GroupJo
         Err(_) => {
             // Nothing of the group was written: each call alone, for its own outcome.
             for mut job in group.drain(..) {
-                let result = try_group(backend, std::slice::from_mut(&mut job), now_ms())
+                let result = try_group(backend, held, std::slice::from_mut(&mut job), now_ms())
                     .await
                     .and_then(|mut r| r.pop().ok_or(StoreError::WriterStopped));
                 let _ = job.reply.send(result);
@@ -580,10 +620,30 @@ async fn commit_group(backend: &super::backend::Backend, group: &mut Vec<GroupJo
     }
 }
 
-/// Claims every job's key in order and appends the records of the claimed ones, in one
-/// transaction; on `Err` it was rolled back.
+/// [`try_group_on`] on the writer's held connection (acquired if there is none). A
+/// failed group gives its connection back to the pool, in case the failure was the
+/// connection's: the next group takes a fresh one.
 async fn try_group(
     backend: &super::backend::Backend,
+    held: &mut Option<WriterConnection>,
+    jobs: &mut [GroupJob],
+    at_ms: i64,
+) -> Result<Vec<Claim>> {
+    let conn = match held {
+        Some(conn) => conn,
+        None => held.insert(WriterConnection::acquire(backend).await?),
+    };
+    let result = try_group_on(conn, jobs, at_ms).await;
+    if result.is_err() {
+        *held = None;
+    }
+    result
+}
+
+/// Claims every job's key in order and appends the records of the claimed ones, in one
+/// transaction; on `Err` it was rolled back.
+async fn try_group_on(
+    conn: &mut WriterConnection,
     jobs: &mut [GroupJob],
     at_ms: i64,
 ) -> Result<Vec<Claim>> {
@@ -739,14 +799,14 @@ async fn try_group(
             records
         }};
     }
-    Ok(match backend {
-        super::backend::Backend::Sqlite(pool) => {
+    Ok(match conn {
+        WriterConnection::Sqlite(conn) => {
             // IMMEDIATE: the single write lock covers the claims and the appends.
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await?;
             group_in!(tx, None::<&str>, Some(HEAD_RETURNING))
         }
-        super::backend::Backend::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
+        WriterConnection::Postgres(conn) => {
+            let mut tx = sqlx::Connection::begin(&mut **conn).await?;
             group_in!(tx, Some(LOCK_AUDIT), None)
         }
     })

@@ -126,6 +126,8 @@ pub struct Store {
     key: Arc<SealingKey>,
     /// Queue of the group-commit writer ([`Store::claim_replay_and_append_audit`]).
     writer: tokio::sync::mpsc::Sender<audit::GroupJob>,
+    /// Tells the writer to give back the connection it keeps between groups.
+    release_writer: Arc<tokio::sync::Notify>,
     /// Decoded commitments by `keccak256` of their bytes (public; bounded).
     commitments: Arc<cifer_core::CommitmentsCache>,
     /// Fragment rows as stored (still sealed), so that a release does not read the
@@ -173,11 +175,12 @@ impl Store {
 
     /// Must run inside a Tokio runtime: it starts the group-commit writer task.
     fn with_backend(backend: Backend, key: SealingKey) -> Self {
-        let writer = audit::spawn_group_writer(backend.clone());
+        let (writer, release_writer) = audit::spawn_group_writer(backend.clone());
         Self {
             backend,
             key: Arc::new(key),
             writer,
+            release_writer,
             commitments: Arc::new(cifer_core::CommitmentsCache::new(COMMITMENTS_CACHE)),
             rows: Arc::default(),
         }
@@ -202,6 +205,7 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        self.release_writer.notify_one();
         self.backend.close().await;
     }
 }
