@@ -608,6 +608,12 @@ async fn audit_chain_verifies_and_detects_edits(db: &Db) {
             vec![Val::Bytes(vec![1; 32])],
             AuditFault::Hash,
         ),
+        // Another record's hash (nothing in the schema forbids a duplicate: the chain does).
+        (
+            "UPDATE audit_log SET hash = $1 WHERE seq = 3",
+            vec![b(&records[1].hash)],
+            AuditFault::Hash,
+        ),
         (
             "UPDATE audit_log SET prev_hash = $1 WHERE seq = 3",
             vec![Val::Bytes(vec![1; 32])],
@@ -786,4 +792,79 @@ async fn count_and_claim_in_one_transaction(db: &Db) {
     assert!(matches!(first.await.unwrap(), Claim::Claimed(_)));
     let again = b.count_and_claim_replay(other, [77; 32], 100, || entry(AuditKind::Decrypt, 2));
     assert!(matches!(again.await.unwrap(), Claim::Replayed));
+}
+
+/// Schema 4 rebuilds SQLite's audit table without the UNIQUE index on `hash`: a log
+/// written under schema 3 keeps every record and its head, still verifies, still grows,
+/// and is still append-only.
+#[tokio::test]
+async fn sqlite_audit_log_survives_the_schema_4_rebuild() {
+    use sqlx::Executor;
+    let dir = tempfile::tempdir().unwrap();
+    // A database at schema 3: the first three embedded migrations, run by sqlx itself.
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for name in ["0001_init.sql", "0002_bundle_signature.sql", "0003_rate_counters.sql"] {
+        std::fs::copy(src.join(name), old.join(name)).unwrap();
+    }
+    let path = dir.path().join("node.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path()).await.unwrap().run(&pool).await.unwrap();
+    let mut records = Vec::new();
+    let mut prev = audit::GENESIS_HASH;
+    for i in 0..5u8 {
+        let (seq, at_ms, e) =
+            (u64::from(i) + 1, 1_700_000_000_000 + u64::from(i), entry(AuditKind::Release, i));
+        let hash = audit::audit_hash(&prev, seq, &e, at_ms);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, kind, chain_id, secret_id, actor, digest, code, at_ms, \
+             prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(i64::try_from(seq).unwrap())
+        .bind(i64::from(e.kind.as_u8()))
+        .bind(i64::try_from(e.chain_id).unwrap())
+        .bind(e.secret_id.as_slice())
+        .bind(e.actor.as_slice())
+        .bind(e.digest.as_slice())
+        .bind(e.code.as_str())
+        .bind(i64::try_from(at_ms).unwrap())
+        .bind(prev.as_slice())
+        .bind(hash.as_slice())
+        .execute(&pool)
+        .await
+        .unwrap();
+        records.push(audit::AuditRecord {
+            seq,
+            at_unix_ms: at_ms,
+            entry: e,
+            prev_hash: prev,
+            hash,
+        });
+        prev = hash;
+    }
+    let unique = |pool: sqlx::SqlitePool| async move {
+        let rows = pool.fetch_all("PRAGMA index_list(audit_log)").await.unwrap();
+        rows.iter().filter(|r| sqlx::Row::get::<i64, _>(*r, "unique") == 1).count()
+    };
+    assert_eq!(unique(pool.clone()).await, 1, "schema 3 has the UNIQUE index on hash");
+    pool.close().await;
+
+    // Opening the store applies schema 4.
+    let store = cifer_store::Store::open_sqlite(&path, key()).await.unwrap();
+    let head = store.verify_audit().await.unwrap();
+    assert_eq!((head.seq, head.hash), (5, prev));
+    assert_eq!(store.read_audit(0, 100).await.unwrap(), records);
+    let next = store.append_audit(entry(AuditKind::Refusal, 9)).await.unwrap();
+    assert_eq!((next.seq, next.prev_hash), (6, prev));
+    assert_eq!(store.verify_audit().await.unwrap().seq, 6);
+
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    assert_eq!(unique(pool.clone()).await, 0, "schema 4 has no index on hash");
+    assert!(pool.execute("UPDATE audit_log SET code = 'x' WHERE seq = 3").await.is_err());
+    assert!(pool.execute("DELETE FROM audit_log WHERE seq = 6").await.is_err());
+    pool.close().await;
+    store.close().await;
 }
