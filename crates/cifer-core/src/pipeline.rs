@@ -330,7 +330,11 @@ pub fn seal_slice(
     if threads > 1 && n > 1 {
         let start = out.len();
         out.resize(start + plaintext.len() + n * TAG_LEN, 0);
-        return seal_slice_into(sealer, plaintext, &mut out[start..], threads);
+        let sealed = seal_slice_into(sealer, plaintext, &mut out[start..], threads);
+        if sealed.is_err() {
+            out.truncate(start); // `out` as it was: no half-sealed body is left behind
+        }
+        return sealed;
     }
     let base = sealer.reserve(n as u64, true)?;
     out.reserve(plaintext.len() + n * TAG_LEN);

@@ -220,6 +220,21 @@ fn slice_into_overwrites_a_stale_body_and_checks_its_length() {
 }
 
 #[test]
+fn slice_seal_that_fails_leaves_the_output_as_it_was() {
+    use cifer_core::pipeline::seal_slice;
+    let (prefix, key) = setup(10);
+    let pt = data(5 * 1024 + 3);
+    for threads in [1, 2, 3] {
+        // A sealer that already sealed its final chunk refuses to seal more.
+        let mut done = ChunkSealer::new(&key, &prefix, Backend::fastest()).unwrap();
+        done.seal_chunk(&mut [0u8; TAG_LEN], true).unwrap();
+        let mut out = b"prefix".to_vec();
+        assert!(seal_slice(done, &pt, &mut out, threads).is_err(), "threads {threads}");
+        assert_eq!(out, b"prefix", "threads {threads}");
+    }
+}
+
+#[test]
 fn slice_open_rejects_what_stream_open_rejects() {
     use cifer_core::pipeline::open_slice;
     let (prefix, key) = setup(10);
