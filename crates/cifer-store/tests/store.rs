@@ -751,9 +751,9 @@ async fn rate_counters_are_shared_and_exact(db: &Db) {
 }
 
 /// Counting and claiming in one group transaction: two replicas, 12 concurrent requests by
-/// one signer (limit 4, two of them replays of another): exactly 4 are claimed and
-/// audited, the counter saw every request (a later plain `count_request` is over the
-/// limit), replays of a claimed key are `Replayed` or `RateLimited`, never claimed twice.
+/// one signer (limit 4, two of them replays of another): exactly 4 pass the limit and
+/// each of those is claimed and audited or is a replay, the counter saw every request (a
+/// later plain `count_request` is over the limit), and no key is claimed twice.
 async fn count_and_claim_in_one_transaction(db: &Db) {
     let a = db.open(&key()).await;
     let b = db.open(&key()).await;
@@ -777,13 +777,23 @@ async fn count_and_claim_in_one_transaction(db: &Db) {
             Claim::Replayed => replayed += 1,
         }
     }
-    assert_eq!(claimed.len(), 4, "{limited} limited, {replayed} replayed");
-    assert_eq!(claimed.len() + limited + replayed, 12);
-    let mut keys: Vec<_> = claimed.iter().map(|r| r.entry.code.clone()).collect();
-    keys.sort();
+    // Exactly four requests pass the limit, whichever they are; each of them is claimed,
+    // or is a replay when it repeats key 0 and that key's first request was among them
+    // (which requests come first is up to the scheduler).
+    let n = claimed.len();
+    assert_eq!(limited, 8, "{n} claimed, {replayed} replayed");
+    assert_eq!(n + replayed, 4, "{n} claimed, {replayed} replayed");
+    assert!(replayed <= 2, "only key 0 is sent more than once (three times)");
+    let mut keys: Vec<u8> =
+        claimed.iter().map(|r| if r.entry.actor[0] >= 10 { 0 } else { r.entry.actor[0] }).collect();
+    keys.sort_unstable();
     keys.dedup();
-    assert_eq!(keys.len(), 4);
-    assert_eq!(a.verify_audit().await.unwrap().seq, 4, "one record per claim, nothing else");
+    assert_eq!(keys.len(), n, "no key claimed twice");
+    assert_eq!(
+        a.verify_audit().await.unwrap().seq,
+        u64::try_from(n).unwrap(),
+        "one record per claim, nothing else"
+    );
     assert!(!a.count_request([3; 20], rate.window_ms, 12).await.unwrap(), "12 counted before");
     assert!(a.count_request([4; 20], rate.window_ms, 1).await.unwrap(), "another subject");
     // A request under the limit whose key was claimed is a replay.
