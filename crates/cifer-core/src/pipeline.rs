@@ -312,39 +312,26 @@ pub fn open_stream_parallel(
 }
 
 /// Seals a whole in-memory plaintext onto the end of `out` (which already holds the
-/// envelope prefix), the chunks spread over `threads` threads. Same bytes as
-/// [`seal_stream`]. One thread copies each chunk into place and seals it while it is in
-/// cache (no zero-fill); several threads first size `out` (a fill) and then do the same
-/// on their own chunks, see [`seal_slice_into`].
+/// envelope prefix): [`seal_slice_into`] on `out` grown by the sealed body's length, the
+/// chunks spread over `threads` threads. Same bytes as [`seal_stream`]. When sealing
+/// fails, `out` is left as it was.
 ///
 /// # Errors
 /// [`Error::TooManyChunks`] past 2^32 chunks.
 pub fn seal_slice(
-    mut sealer: ChunkSealer,
+    sealer: ChunkSealer,
     plaintext: &[u8],
     out: &mut Vec<u8>,
     threads: usize,
 ) -> Result<()> {
-    let cs = sealer.chunk_size();
-    let n = plaintext.len().div_ceil(cs).max(1);
-    if threads > 1 && n > 1 {
-        let start = out.len();
-        out.resize(start + plaintext.len() + n * TAG_LEN, 0);
-        let sealed = seal_slice_into(sealer, plaintext, &mut out[start..], threads);
-        if sealed.is_err() {
-            out.truncate(start); // `out` as it was: no half-sealed body is left behind
-        }
-        return sealed;
+    let n = plaintext.len().div_ceil(sealer.chunk_size()).max(1);
+    let start = out.len();
+    out.resize(start + plaintext.len() + n * TAG_LEN, 0);
+    let sealed = seal_slice_into(sealer, plaintext, &mut out[start..], threads);
+    if sealed.is_err() {
+        out.truncate(start); // no half-sealed body is left behind
     }
-    let base = sealer.reserve(n as u64, true)?;
-    out.reserve(plaintext.len() + n * TAG_LEN);
-    for (i, text) in chunks_of(plaintext, cs, n).enumerate() {
-        let from = out.len();
-        out.extend_from_slice(text);
-        out.extend_from_slice(&[0u8; TAG_LEN]);
-        sealer.seal_at(base + i as u64, &mut out[from..], i + 1 == n)?;
-    }
-    Ok(())
+    sealed
 }
 
 /// The plaintext of each of the `n` chunks (an empty message has one empty chunk).
@@ -446,7 +433,7 @@ pub fn open_slice(mut opener: ChunkOpener, body: &[u8], threads: usize) -> Resul
         }
         Ok(())
     };
-    // One part (every small message): on this thread, as `seal_slice` does.
+    // One part (every small message): on this thread, as `seal_slice_into` does.
     let first_failure = if let [region] = regions.as_mut_slice() {
         open_range(0, region)
     } else {
