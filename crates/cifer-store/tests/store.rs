@@ -32,6 +32,7 @@ cifer_store::both_backends! {
     claim_and_audit_group_outcomes_are_per_call,
     rate_counters_are_shared_and_exact,
     count_and_claim_in_one_transaction,
+    mixed_groups_decide_each_call,
 }
 
 async fn bundle_signature_is_kept_and_compared(db: &Db) {
@@ -802,6 +803,84 @@ async fn count_and_claim_in_one_transaction(db: &Db) {
     assert!(matches!(first.await.unwrap(), Claim::Claimed(_)));
     let again = b.count_and_claim_replay(other, [77; 32], 100, || entry(AuditKind::Decrypt, 2));
     assert!(matches!(again.await.unwrap(), Claim::Replayed));
+}
+
+/// Counted and uncounted calls queued together (so that most share a group), with the
+/// cases where a call's outcome depends on another in the same group: a rate-limited call
+/// and a later one with the same key (which claims it), one key sent counted and uncounted
+/// (exactly one wins), and counted calls whose record is invalid (their group fails and is
+/// retried call by call, and none of them keeps its count or claim). Run three times, so
+/// that later rounds start on the connection the failures went through.
+async fn mixed_groups_decide_each_call(db: &Db) {
+    let store = db.open(&key()).await;
+    let window_ms = 3_600_000;
+    for round in 0u8..3 {
+        let base = round * 40;
+        let mut tasks = Vec::new();
+        for i in 0u8..24 {
+            let store = store.clone();
+            let (k, n) = (base + i, base + i);
+            tasks.push(tokio::spawn(async move {
+                let mut e = entry(AuditKind::Decrypt, n);
+                let rate = |subject: u8, limit: u32| RateCheck {
+                    subject: [subject; 20],
+                    window_ms,
+                    limit,
+                };
+                let outcome = match i % 6 {
+                    // Limit 0: refused before its claim is tried.
+                    0 => store.count_and_claim_replay(rate(200 + round, 0), [k; 32], 9, || e).await,
+                    // The same key as the call before it, under a generous limit.
+                    1 => {
+                        let r = rate(210 + round, 99);
+                        store.count_and_claim_replay(r, [k - 1; 32], 9, || e).await
+                    }
+                    // Key 250 + round, counted here and uncounted in case 3.
+                    2 => {
+                        let r = rate(220 + round, 99);
+                        store.count_and_claim_replay(r, [250 + round; 32], 9, || e).await
+                    }
+                    3 => store
+                        .claim_replay_and_append_audit([250 + round; 32], 9, move || e)
+                        .await
+                        .map(|r| r.map_or(Claim::Replayed, Claim::Claimed)),
+                    // An invalid record: this call fails, nothing of it is kept.
+                    4 => {
+                        e.code = "x".repeat(300);
+                        store.count_and_claim_replay(rate(230 + round, 99), [k; 32], 9, || e).await
+                    }
+                    _ => {
+                        store.count_and_claim_replay(rate(240 + round, 99), [k; 32], 9, || e).await
+                    }
+                };
+                (i, outcome)
+            }));
+        }
+        let (mut shared_key_wins, mut records) = (0, 0);
+        for t in tasks {
+            let (i, outcome) = t.await.unwrap();
+            match (i % 6, outcome) {
+                (0, Ok(Claim::RateLimited)) | (2 | 3, Ok(Claim::Replayed)) => {}
+                (1 | 5, Ok(Claim::Claimed(r))) => {
+                    assert_eq!(r.entry.actor[0], base + i);
+                    records += 1;
+                }
+                (2 | 3, Ok(Claim::Claimed(_))) => {
+                    shared_key_wins += 1;
+                    records += 1;
+                }
+                (4, Err(StoreError::AuditCodeTooLong { len: 300 })) => {}
+                (case, other) => panic!("round {round}, call {i} (case {case}): {other:?}"),
+            }
+        }
+        assert_eq!(shared_key_wins, 1, "round {round}: one key sent 8 times, won once");
+        assert_eq!(records, 9, "round {round}: 4 + 4 claims and the shared key's winner");
+        assert_eq!(store.verify_audit().await.unwrap().seq, u64::from(round + 1) * 9);
+        // The failed calls kept neither their counts nor their claims.
+        assert!(store.count_request([230 + round; 20], window_ms, 1).await.unwrap());
+        assert!(store.claim_replay([base + 4; 32], 9).await.unwrap());
+    }
+    store.close().await;
 }
 
 /// Schema 4 rebuilds SQLite's audit table without the UNIQUE index on `hash`: a log
