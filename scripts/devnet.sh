@@ -191,7 +191,7 @@ EOF
   local db="${BB_DATABASE_URL:-sqlite:$dir/blackbox/blackbox.db}" r urls="" sep=""
   for r in $(seq 1 "$replicas"); do
     bb_config "$((port + 9 + r))" "$db" >"$dir/blackbox/blackbox$r.toml"
-    start "blackbox$r" "$bin/cifer-blackbox" --config "$dir/blackbox/blackbox$r.toml"
+    start "blackbox$r" env ${BB_WORKERS:+TOKIO_WORKER_THREADS=$BB_WORKERS} "$bin/cifer-blackbox" --config "$dir/blackbox/blackbox$r.toml"
     urls+="$sep\"http://127.0.0.1:$((port + 9 + r))\""
     sep=","
   done

@@ -734,14 +734,21 @@ where
     Ok(())
 }
 
+/// Counted jobs claimed per query on SQLite. Each distinct query string is a cached
+/// statement list on the connection (two statements per counted job), so one string per
+/// group size up to [`MAX_GROUP`] would keep thousands of prepared statements; chunks of 8
+/// keep 16 strings and cost one more round trip per 8 jobs.
+const COUNTED_PER_QUERY: usize = 8;
+
 /// SQLite: the group in **two** round trips to the connection's worker thread, where
 /// one statement per round trip took four (uncounted claims) or three plus two per job
 /// (counted claims), each a wake-up of the worker and then of the runtime:
 ///
 /// 1. `BEGIN IMMEDIATE` and the claims, as one query: for a counted job its rate upsert
 ///    (`RETURNING count`) and then its claim, which inserts only while that count is
-///    within the limit; for uncounted jobs one multi-row claim. Every claim returns its
-///    key and the log's head (the write lock is held from `BEGIN IMMEDIATE`).
+///    within the limit (in chunks of [`COUNTED_PER_QUERY`] jobs, one more round trip per
+///    chunk); for uncounted jobs one multi-row claim. Every claim returns its key and the
+///    log's head (the write lock is held from `BEGIN IMMEDIATE`).
 /// 2. The records, chained in memory from that head, and `COMMIT`, as one query
 ///    (`COMMIT` alone keeps the counts when nothing was claimed; `ROLLBACK` otherwise).
 ///
@@ -782,57 +789,63 @@ async fn sqlite_group_in(
         jobs.iter().map(|j| (j.key, j.expires, j.rate)).collect();
     let counted = keys.iter().any(|k| k.2.is_some());
 
-    // Round trip 1: BEGIN IMMEDIATE and the claims.
-    let mut sql = String::from("BEGIN IMMEDIATE;\n");
-    let mut args = sqlx::sqlite::SqliteArguments::default();
-    let mut n = 0usize;
-    let mut next = || {
-        n += 1;
-        n
-    };
+    // Round trip 1: BEGIN IMMEDIATE and the claims (counted ones in chunks, see
+    // COUNTED_PER_QUERY).
+    let mut rows = Vec::with_capacity(keys.len() * 2);
     if counted {
-        for (key, expires, rate) in &keys {
-            let condition = match rate {
-                Some(rate) => {
-                    let (subject, start) = (next(), next());
-                    args.add(rate.subject.as_slice()).map_err(bad_bind)?;
-                    args.add(window_start(rate, at_ms)).map_err(bad_bind)?;
-                    sql.push_str(&format!(
-                        "INSERT INTO rate_counters (subject, window_start, count) \
-                         VALUES (${subject}, ${start}, 1) \
-                         ON CONFLICT (subject, window_start) DO UPDATE SET count = \
-                         rate_counters.count + 1 RETURNING count;\n"
-                    ));
-                    let limit = next();
-                    args.add(i64::from(rate.limit)).map_err(bad_bind)?;
-                    format!(
-                        "(SELECT count FROM rate_counters WHERE subject = ${subject} \
-                         AND window_start = ${start}) <= ${limit}"
-                    )
-                }
-                None => "1".to_owned(),
+        for (c, chunk) in keys.chunks(COUNTED_PER_QUERY).enumerate() {
+            let mut sql = String::from(if c == 0 { "BEGIN IMMEDIATE;\n" } else { "" });
+            let mut args = sqlx::sqlite::SqliteArguments::default();
+            let mut n = 0usize;
+            let mut next = || {
+                n += 1;
+                n
             };
-            let (k, e) = (next(), next());
-            args.add(key.as_slice()).map_err(bad_bind)?;
-            args.add(*expires).map_err(bad_bind)?;
-            sql.push_str(&format!(
-                "INSERT INTO replays (replay_key, expires_at_block) SELECT ${k}, ${e} \
-                 WHERE {condition} ON CONFLICT (replay_key) DO NOTHING \
-                 RETURNING replay_key{HEAD_RETURNING};\n"
-            ));
+            for (key, expires, rate) in chunk {
+                let condition = match rate {
+                    Some(rate) => {
+                        let (subject, start) = (next(), next());
+                        args.add(rate.subject.as_slice()).map_err(bad_bind)?;
+                        args.add(window_start(rate, at_ms)).map_err(bad_bind)?;
+                        sql.push_str(&format!(
+                            "INSERT INTO rate_counters (subject, window_start, count) \
+                             VALUES (${subject}, ${start}, 1) \
+                             ON CONFLICT (subject, window_start) DO UPDATE SET count = \
+                             rate_counters.count + 1 RETURNING count;\n"
+                        ));
+                        let limit = next();
+                        args.add(i64::from(rate.limit)).map_err(bad_bind)?;
+                        format!(
+                            "(SELECT count FROM rate_counters WHERE subject = ${subject} \
+                             AND window_start = ${start}) <= ${limit}"
+                        )
+                    }
+                    None => "1".to_owned(),
+                };
+                let (k, e) = (next(), next());
+                args.add(key.as_slice()).map_err(bad_bind)?;
+                args.add(*expires).map_err(bad_bind)?;
+                sql.push_str(&format!(
+                    "INSERT INTO replays (replay_key, expires_at_block) SELECT ${k}, ${e} \
+                     WHERE {condition} ON CONFLICT (replay_key) DO NOTHING \
+                     RETURNING replay_key{HEAD_RETURNING};\n"
+                ));
+            }
+            rows.extend(sqlx::query_with(&sql, args).fetch_all(&mut *conn).await?);
         }
     } else {
-        sql.push_str(&format!(
-            "INSERT INTO replays (replay_key, expires_at_block) VALUES {} \
+        let sql = format!(
+            "BEGIN IMMEDIATE;\nINSERT INTO replays (replay_key, expires_at_block) VALUES {} \
              ON CONFLICT (replay_key) DO NOTHING RETURNING replay_key{HEAD_RETURNING};",
             placeholders(keys.len(), 2)
-        ));
+        );
+        let mut args = sqlx::sqlite::SqliteArguments::default();
         for (key, expires, _) in &keys {
             args.add(key.as_slice()).map_err(bad_bind)?;
             args.add(*expires).map_err(bad_bind)?;
         }
+        rows = sqlx::query_with(&sql, args).fetch_all(&mut *conn).await?;
     }
-    let rows = sqlx::query_with(&sql, args).fetch_all(&mut *conn).await?;
 
     // Which job each row answers: rows come in statement order, and a row is a count if
     // it has a `count` column, a claim otherwise.
