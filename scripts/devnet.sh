@@ -141,6 +141,13 @@ cmd_up() {
       if running "$pid"; then die "already up (see $dir/pids); run 'devnet.sh down' first"; fi
     done <"$pids_file"
   fi
+  # Another devnet (another DEVNET_DIR) or any other listener on these ports would
+  # answer in place of the services started here, and the health checks would pass.
+  local p busy=""
+  for p in "$port" $(seq $((port + 1)) $((port + 5))) $(seq $((port + 10)) $((port + 9 + replicas))); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then busy+=" $p"; fi
+  done
+  [ -z "$busy" ] || die "port(s)$busy already in use (another devnet? 'DEVNET_DIR=... devnet.sh down', or set DEVNET_PORT)"
   ensure_binaries
   rm -rf "$dir"/node* "$dir/blackbox" "$dir/deployments" "$dir/broadcast" "$dir"/*.log "$pids_file"
   mkdir -p "$dir/blackbox"
