@@ -3,14 +3,14 @@
 #   1. envelope seal throughput vs the fastest raw AES-256-GCM, 1 KiB encrypt cost
 #      (crates/cifer-core/benches/ratios.rs);
 #   2. `cifer encrypt`/`decrypt` of a 1 GiB file against Debian's `age` (same file, same
-#      run; best of N wall-clock times) and cifer's peak RSS while streaming it.
+#      run, the tools in turns; best of N wall-clock times) and cifer's peak RSS while streaming it.
 # Output lines are `name value` so runs can be diffed between commits.
-# Env: BENCH_SIZE_MIB (default 1024), BENCH_RUNS (default 3), BENCH_DIR (default a tmpdir).
+# Env: BENCH_SIZE_MIB (default 1024), BENCH_RUNS (default 5), BENCH_DIR (default a tmpdir).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 size_mib="${BENCH_SIZE_MIB:-1024}"
-runs="${BENCH_RUNS:-3}"
+runs="${BENCH_RUNS:-5}"
 
 echo "== primitives (cargo bench --bench ratios)"
 cargo bench --locked -p cifer-core --all-features --bench ratios 2>/dev/null | grep -E '^[A-Za-z_0-9]+ '
@@ -31,31 +31,47 @@ age-keygen -o "$dir/bench.age.key" 2>/dev/null
 age_rcpt="$(age-keygen -y "$dir/bench.age.key")"
 "$cifer" keygen -o "$dir/bench.cifer.key" --recipient-out "$dir/bench.cifer.pub" >/dev/null
 
-# best-of-N wall time and peak RSS (KiB) of a command, via Python's rusage of children.
-measure() {
-  python3 - "$runs" "$@" <<'PY'
-import resource, subprocess, sys, time
-runs, cmd = int(sys.argv[1]), sys.argv[2:]
-best = None
+# The five commands run in turns (copy, age and cifer encrypt, age and cifer decrypt),
+# `runs` rounds, each output deleted before its command runs: on these VMs the kernel's
+# page provisioning for a fresh 1 GiB tmpfs file varies several-fold from one run to the
+# next (the same command has taken 0.5 s and 3.5 s, nearly all system time), so the tools
+# are compared round by round under the same conditions rather than in separate blocks.
+# Prints, per command: best and median wall time, the best run's user and system CPU, and
+# peak RSS (KiB).
+echo "== ${size_mib} MiB file, ${runs} interleaved rounds"
+read -r copy _ age_enc _ cif_enc cif_enc_rss age_dec _ cif_dec cif_dec_rss < <(python3 - "$runs" "$dir" "$age_rcpt" "$cifer" <<'PY'
+import os, statistics, subprocess, sys, time
+runs, d, rcpt, cifer = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+cmds = [
+    ("copy", f"{d}/bench.copy", ["dd", f"if={d}/bench.plain", f"of={d}/bench.copy", "bs=1M", "status=none"]),
+    ("age_enc", f"{d}/bench.age", ["age", "-r", rcpt, "-o", f"{d}/bench.age", f"{d}/bench.plain"]),
+    ("cif_enc", f"{d}/bench.cifr", [cifer, "encrypt", "-r", f"{d}/bench.cifer.pub", "-o", f"{d}/bench.cifr", f"{d}/bench.plain"]),
+    ("age_dec", f"{d}/bench.age.out", ["age", "-d", "-i", f"{d}/bench.age.key", "-o", f"{d}/bench.age.out", f"{d}/bench.age"]),
+    ("cif_dec", f"{d}/bench.cifer.out", [cifer, "decrypt", "-i", f"{d}/bench.cifer.key", "-o", f"{d}/bench.cifer.out", f"{d}/bench.cifr"]),
+]
+times = {name: [] for name, _, _ in cmds}
 for _ in range(runs):
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    d = time.perf_counter() - t
-    best = d if best is None else min(best, d)
-print(f"{best:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+    for name, out, cmd in cmds:
+        if os.path.exists(out):
+            os.remove(out)
+        t = time.perf_counter()
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - t
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            sys.exit(f"{name} failed: {cmd}")
+        times[name].append((wall, usage.ru_utime, usage.ru_stime, usage.ru_maxrss))
+os.remove(f"{d}/bench.copy")
+fields = []
+for name, _, _ in cmds:
+    best = min(times[name])
+    med = statistics.median(w for w, _, _, _ in times[name])
+    print(f"{name}_s best {best[0]:.3f} median {med:.3f} (best run: user {best[1]:.2f} s, sys {best[2]:.2f} s)", file=sys.stderr)
+    fields += [f"{best[0]:.3f}", str(best[3])]
+print(" ".join(fields))
 PY
-}
-
-echo "== ${size_mib} MiB file, best of ${runs}"
-# The floor both tools share: copying the file through the page cache with no crypto at
-# all (reading it, and allocating and filling the output's pages). Where this copy alone
-# takes most of age's time, no encryptor can reach the ratio goals on this machine.
-read -r copy _ < <(measure dd if="$dir/bench.plain" of="$dir/bench.copy" bs=1M status=none)
-rm -f "$dir/bench.copy"
-read -r age_enc _ < <(measure age -r "$age_rcpt" -o "$dir/bench.age" "$dir/bench.plain")
-read -r cif_enc cif_enc_rss < <(measure "$cifer" encrypt -r "$dir/bench.cifer.pub" -o "$dir/bench.cifr" "$dir/bench.plain")
-read -r age_dec _ < <(measure age -d -i "$dir/bench.age.key" -o "$dir/bench.age.out" "$dir/bench.age")
-read -r cif_dec cif_dec_rss < <(measure "$cifer" decrypt -i "$dir/bench.cifer.key" -o "$dir/bench.cifer.out" "$dir/bench.cifr")
+)
 cmp -s "$dir/bench.plain" "$dir/bench.cifer.out" || { echo "cifer round trip mismatch" >&2; exit 1; }
 
 python3 - "$size_mib" "$age_enc" "$cif_enc" "$age_dec" "$cif_dec" "$cif_enc_rss" "$cif_dec_rss" "$copy" <<'PY'
