@@ -777,6 +777,14 @@ async fn sqlite_group(
     result
 }
 
+/// The rows of a claims query did not match its statements (a driver that stopped running
+/// every statement of a query string would cause this): the group fails and rolls back.
+fn unexpected_rows() -> StoreError {
+    StoreError::Database(sqlx::Error::Protocol(
+        "SQLite group claims: the rows returned do not match the statements sent".into(),
+    ))
+}
+
 async fn sqlite_group_in(
     conn: &mut sqlx::SqliteConnection,
     jobs: &mut [GroupJob],
@@ -866,7 +874,7 @@ async fn sqlite_group_in(
                     let row = rows
                         .next()
                         .filter(|r| r.try_column("count").is_ok())
-                        .ok_or(StoreError::WriterStopped)?;
+                        .ok_or_else(unexpected_rows)?;
                     let count: i64 = row.try_get("count")?;
                     count > i64::from(rate.limit)
                 }
@@ -883,14 +891,14 @@ async fn sqlite_group_in(
                             .is_ok_and(|k| k.as_slice() == key.as_slice())
                 });
             if mine {
-                let row = rows.next().ok_or(StoreError::WriterStopped)?;
+                let row = rows.next().ok_or_else(unexpected_rows)?;
                 take_head(row)?;
             }
             limited.push(over);
             claimed.push(mine);
         }
         if rows.next().is_some() {
-            return Err(StoreError::WriterStopped);
+            return Err(unexpected_rows());
         }
     } else {
         let mut inserted = std::collections::HashSet::with_capacity(rows.len());
@@ -912,7 +920,7 @@ async fn sqlite_group_in(
             .map(|l| if *l { Claim::RateLimited } else { Claim::Replayed })
             .collect());
     }
-    let head = head.ok_or(StoreError::WriterStopped)?;
+    let head = head.ok_or_else(unexpected_rows)?;
     let records = chain_records(jobs, &claimed, &limited, head, at_unix_ms)?;
     let sql = format!("{};\nCOMMIT;", audit_insert_sql(appended(&records).count()));
     let mut args = sqlx::sqlite::SqliteArguments::default();
