@@ -2,7 +2,8 @@
 # The whole-system benchmark (issues 5 and 6), on this machine, in one run:
 #   1. a devnet of release binaries (anvil, contracts, five shard nodes, the black box);
 #   2. decrypt latency p50/p99 at low load, sustained decryptions/s with N concurrent
-#      clients (errors counted, services' RSS before and after), encrypt latency of 1 KiB
+#      clients (errors counted, services' RSS before and after, CPU per decryption of
+#      every process), encrypt latency of 1 KiB
 #      (tests/e2e/benches/system.rs);
 #   3. `cifer encrypt`/`decrypt` of 1 GiB against Debian's `age`, and the core ratios
 #      (scripts/bench-core.sh).

@@ -10,7 +10,9 @@
 //!   SDK's full path (head from its RPC, a fresh response key, EIP-712 signature, the black
 //!   box's checks and fan-out to five nodes, the reply opened, the data decrypted);
 //! - sustained decryptions/s with `--clients` concurrent clients (distinct delegates) for
-//!   `--seconds`, errors counted, and the services' RSS before and after;
+//!   `--seconds`, errors counted, the services' RSS before and after, and the CPU time
+//!   per decryption of every process (black box, each node, anvil, this load generator)
+//!   over that phase, from `/proc/<pid>/stat`;
 //! - encrypt latency of 1 KiB, with the key in hand and through the SDK (key fetched and
 //!   checked on chain).
 #![allow(
@@ -76,6 +78,38 @@ fn rss_kib(devnet: &std::path::Path) -> Vec<(String, u64)> {
             (name.to_owned(), kib)
         })
         .collect()
+}
+
+/// CPU time (user + system) so far of every devnet process (anvil included) and of this
+/// load generator, in clock ticks, by name.
+fn cpu_ticks(devnet: &std::path::Path) -> Vec<(String, u64)> {
+    let ticks = |pid: &str| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command name (which is in parentheses and may hold spaces),
+        // from the state on: utime and stime are the 12th and 13th (proc(5)).
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        field(11) + field(12)
+    };
+    let pids = std::fs::read_to_string(devnet.join("pids")).unwrap_or_default();
+    let mut out: Vec<(String, u64)> = pids
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(name, pid)| (name.to_owned(), ticks(pid.trim())))
+        .collect();
+    out.push(("loadgen".to_owned(), ticks("self")));
+    out
+}
+
+/// Clock ticks per second of `/proc/*/stat` (`getconf CLK_TCK`; 100 on Linux x86-64).
+fn clock_ticks_per_s() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 async fn client(endpoints: &Endpoints, key: PrivateKeySigner) -> Client {
@@ -152,6 +186,7 @@ async fn main() {
         c.decrypt_bytes(&sealed).await.unwrap();
     }
     let before = rss_kib(&a.devnet);
+    let cpu_before = cpu_ticks(&a.devnet);
     let ok = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(a.seconds);
@@ -177,6 +212,7 @@ async fn main() {
         t.await.unwrap();
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_ticks(&a.devnet);
     let after = rss_kib(&a.devnet);
     println!("sustained_clients {}", a.clients);
     println!("sustained_decryptions_per_s {:.0}", ok.load(Ordering::Relaxed) as f64 / secs);
@@ -184,4 +220,19 @@ async fn main() {
     for ((name, b), (_, af)) in before.iter().zip(&after) {
         println!("rss_kib_{name} before={b} after={af}");
     }
+    // CPU per decryption over the sustained phase, by process: what bounds decryptions/s
+    // when every process shares the machine.
+    let done = ok.load(Ordering::Relaxed).max(1) as f64;
+    let ms_per_tick = 1e3 / clock_ticks_per_s();
+    let (mut nodes, mut total) = (0.0, 0.0);
+    for ((name, b), (_, af)) in cpu_before.iter().zip(&cpu_after) {
+        let ms = af.saturating_sub(*b) as f64 * ms_per_tick / done;
+        println!("cpu_ms_per_decryption_{name} {ms:.3}");
+        if name.starts_with("node") {
+            nodes += ms;
+        }
+        total += ms;
+    }
+    println!("cpu_ms_per_decryption_nodes {nodes:.3}");
+    println!("cpu_ms_per_decryption_total {total:.3}");
 }
