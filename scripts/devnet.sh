@@ -20,9 +20,10 @@
 #   BB_REPLICAS        black-box processes (default 1)
 #   BB_EXTRA           extra TOML lines for the black box config (e.g. key_cache_ttl_secs = 60)
 #   NODE_EXTRA         extra TOML lines for every node config
-#   NODE_WORKERS       tokio worker threads per shard node (default 1: the five nodes share
-#                      this one machine, and one worker each spends less CPU on waking and
-#                      stealing than several; a real node on its own machine uses all cores)
+#   NODE_WORKERS       each shard node's `worker_threads` (default 0: one thread runs the
+#                      whole node, since the five share this machine and a single-threaded
+#                      runtime wakes no other thread; a real node on its own machine uses
+#                      all cores)
 #
 # `up` writes $DEVNET_DIR/endpoints.json (what `cifer --endpoints` and cifer-sdk read) and
 # $DEVNET_DIR/accounts.json (anvil's public development keys: they hold nothing anywhere).
@@ -90,6 +91,7 @@ sealing_key = "$dir/node$1/sealing.key"
 identity = "$dir/node$1/identity"
 node_id = $1
 log_format = "compact"
+worker_threads = ${NODE_WORKERS:-0}
 ${NODE_EXTRA:-}
 
 [rate_limit]
@@ -193,12 +195,12 @@ EOF
   log "starting five shard nodes and $replicas black box(es)"
   for i in 1 2 3 4 5; do
     node_config "$i" "$((port + i))" >"$dir/node$i/node.toml"
-    start "node$i" env TOKIO_WORKER_THREADS="${NODE_WORKERS:-1}" "$bin/cifer-shard-node" --config "$dir/node$i/node.toml"
+    start "node$i" "$bin/cifer-shard-node" --config "$dir/node$i/node.toml"
   done
   local db="${BB_DATABASE_URL:-sqlite:$dir/blackbox/blackbox.db}" r urls="" sep=""
   for r in $(seq 1 "$replicas"); do
     bb_config "$((port + 9 + r))" "$db" >"$dir/blackbox/blackbox$r.toml"
-    start "blackbox$r" env ${BB_WORKERS:+TOKIO_WORKER_THREADS=$BB_WORKERS} "$bin/cifer-blackbox" --config "$dir/blackbox/blackbox$r.toml"
+    start "blackbox$r" "$bin/cifer-blackbox" --config "$dir/blackbox/blackbox$r.toml"
     urls+="$sep\"http://127.0.0.1:$((port + 9 + r))\""
     sep=","
   done

@@ -86,7 +86,14 @@ fn serve(path: &std::path::Path) -> ExitCode {
     };
     cifer_service::run::init_tracing(config.log_format);
     tracing::info!(config = ?config, "starting");
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match config.worker_threads {
+        Some(0) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Some(n) => {
+            tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build()
+        }
+        None => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the runtime");
