@@ -659,6 +659,27 @@ fn window_start(rate: &RateCheck, at_ms: i64) -> i64 {
     at_ms / width * width
 }
 
+/// The outcome of a job that did not claim: over its rate limit, or a replay.
+fn unclaimed(limited: bool) -> Claim {
+    if limited { Claim::RateLimited } else { Claim::Replayed }
+}
+
+/// A job's replay key, expiry block and rate check.
+type JobKey = ([u8; 32], i64, Option<RateCheck>);
+
+/// A group's jobs' `(key, expires, rate)`, copied out (a job's `decide` is `Send` but not
+/// `Sync`), and whether any of them is counted.
+fn job_keys(jobs: &[GroupJob]) -> (Vec<JobKey>, bool) {
+    let keys: Vec<_> = jobs.iter().map(|j| (j.key, j.expires, j.rate)).collect();
+    let counted = keys.iter().any(|k| k.2.is_some());
+    (keys, counted)
+}
+
+/// An argument sqlx could not encode.
+fn encode_error(e: sqlx::error::BoxDynError) -> StoreError {
+    StoreError::Database(sqlx::Error::Encode(e))
+}
+
 /// The group's outcomes once its claims are decided: the records of the claimed jobs,
 /// chained from `head` in job order (each claimed job's `decide` runs here), and
 /// [`Claim::RateLimited`] or [`Claim::Replayed`] for the others.
@@ -673,7 +694,7 @@ fn chain_records(
     let mut records = Vec::with_capacity(jobs.len());
     for ((job, claimed), limited) in jobs.iter_mut().zip(claimed).zip(limited) {
         if !claimed {
-            records.push(if *limited { Claim::RateLimited } else { Claim::Replayed });
+            records.push(unclaimed(*limited));
             continue;
         }
         let entry = job.entry()?.clone();
@@ -718,18 +739,17 @@ where
     &'q [u8]: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
     &'q str: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
 {
-    let bad = |e: sqlx::error::BoxDynError| StoreError::Database(sqlx::Error::Encode(e));
     for r in records {
-        args.add(to_i64("seq", r.seq)?).map_err(bad)?;
-        args.add(i16::from(r.entry.kind.as_u8())).map_err(bad)?;
-        args.add(to_i64("chain_id", r.entry.chain_id)?).map_err(bad)?;
-        args.add(r.entry.secret_id.as_slice()).map_err(bad)?;
-        args.add(r.entry.actor.as_slice()).map_err(bad)?;
-        args.add(r.entry.digest.as_slice()).map_err(bad)?;
-        args.add(r.entry.code.as_str()).map_err(bad)?;
-        args.add(at_ms).map_err(bad)?;
-        args.add(r.prev_hash.as_slice()).map_err(bad)?;
-        args.add(r.hash.as_slice()).map_err(bad)?;
+        args.add(to_i64("seq", r.seq)?).map_err(encode_error)?;
+        args.add(i16::from(r.entry.kind.as_u8())).map_err(encode_error)?;
+        args.add(to_i64("chain_id", r.entry.chain_id)?).map_err(encode_error)?;
+        args.add(r.entry.secret_id.as_slice()).map_err(encode_error)?;
+        args.add(r.entry.actor.as_slice()).map_err(encode_error)?;
+        args.add(r.entry.digest.as_slice()).map_err(encode_error)?;
+        args.add(r.entry.code.as_str()).map_err(encode_error)?;
+        args.add(at_ms).map_err(encode_error)?;
+        args.add(r.prev_hash.as_slice()).map_err(encode_error)?;
+        args.add(r.hash.as_slice()).map_err(encode_error)?;
     }
     Ok(())
 }
@@ -792,10 +812,7 @@ async fn sqlite_group_in(
 ) -> Result<Vec<Claim>> {
     use sqlx::Arguments as _;
     let at_unix_ms = u64::try_from(at_ms).unwrap_or(0);
-    let bad_bind = |e: sqlx::error::BoxDynError| StoreError::Database(sqlx::Error::Encode(e));
-    let keys: Vec<([u8; 32], i64, Option<RateCheck>)> =
-        jobs.iter().map(|j| (j.key, j.expires, j.rate)).collect();
-    let counted = keys.iter().any(|k| k.2.is_some());
+    let (keys, counted) = job_keys(jobs);
 
     // Round trip 1: BEGIN IMMEDIATE and the claims (counted ones in chunks, see
     // COUNTED_PER_QUERY).
@@ -813,8 +830,8 @@ async fn sqlite_group_in(
                 let condition = match rate {
                     Some(rate) => {
                         let (subject, start) = (next(), next());
-                        args.add(rate.subject.as_slice()).map_err(bad_bind)?;
-                        args.add(window_start(rate, at_ms)).map_err(bad_bind)?;
+                        args.add(rate.subject.as_slice()).map_err(encode_error)?;
+                        args.add(window_start(rate, at_ms)).map_err(encode_error)?;
                         sql.push_str(&format!(
                             "INSERT INTO rate_counters (subject, window_start, count) \
                              VALUES (${subject}, ${start}, 1) \
@@ -822,7 +839,7 @@ async fn sqlite_group_in(
                              rate_counters.count + 1 RETURNING count;\n"
                         ));
                         let limit = next();
-                        args.add(i64::from(rate.limit)).map_err(bad_bind)?;
+                        args.add(i64::from(rate.limit)).map_err(encode_error)?;
                         format!(
                             "(SELECT count FROM rate_counters WHERE subject = ${subject} \
                              AND window_start = ${start}) <= ${limit}"
@@ -831,8 +848,8 @@ async fn sqlite_group_in(
                     None => "1".to_owned(),
                 };
                 let (k, e) = (next(), next());
-                args.add(key.as_slice()).map_err(bad_bind)?;
-                args.add(*expires).map_err(bad_bind)?;
+                args.add(key.as_slice()).map_err(encode_error)?;
+                args.add(*expires).map_err(encode_error)?;
                 sql.push_str(&format!(
                     "INSERT INTO replays (replay_key, expires_at_block) SELECT ${k}, ${e} \
                      WHERE {condition} ON CONFLICT (replay_key) DO NOTHING \
@@ -849,8 +866,8 @@ async fn sqlite_group_in(
         );
         let mut args = sqlx::sqlite::SqliteArguments::default();
         for (key, expires, _) in &keys {
-            args.add(key.as_slice()).map_err(bad_bind)?;
-            args.add(*expires).map_err(bad_bind)?;
+            args.add(key.as_slice()).map_err(encode_error)?;
+            args.add(*expires).map_err(encode_error)?;
         }
         rows = sqlx::query_with(&sql, args).fetch_all(&mut *conn).await?;
     }
@@ -915,10 +932,7 @@ async fn sqlite_group_in(
     if !claimed.iter().any(|c| *c) {
         let end = if counted { "COMMIT" } else { "ROLLBACK" };
         sqlx::query(end).execute(&mut *conn).await?;
-        return Ok(limited
-            .iter()
-            .map(|l| if *l { Claim::RateLimited } else { Claim::Replayed })
-            .collect());
+        return Ok(limited.iter().map(|l| unclaimed(*l)).collect());
     }
     let head = head.ok_or_else(unexpected_rows)?;
     let records = chain_records(jobs, &claimed, &limited, head, at_unix_ms)?;
@@ -939,10 +953,7 @@ async fn postgres_group(
 ) -> Result<Vec<Claim>> {
     let at_unix_ms = u64::try_from(at_ms).unwrap_or(0);
     let mut tx = sqlx::Connection::begin(conn).await?;
-    // Copied out: a job's `decide` is `Send` but not `Sync`.
-    let keys: Vec<([u8; 32], i64, Option<RateCheck>)> =
-        jobs.iter().map(|j| (j.key, j.expires, j.rate)).collect();
-    let counted = keys.iter().any(|k| k.2.is_some());
+    let (keys, counted) = job_keys(jobs);
     let (claimed, limited) = if counted {
         // Counted requests: each count decides whether its claim is tried, so one job
         // after another.
@@ -1002,10 +1013,7 @@ async fn postgres_group(
         } else {
             tx.rollback().await?;
         }
-        return Ok(limited
-            .iter()
-            .map(|l| if *l { Claim::RateLimited } else { Claim::Replayed })
-            .collect());
+        return Ok(limited.iter().map(|l| unclaimed(*l)).collect());
     }
     sqlx::query(LOCK_AUDIT).execute(&mut *tx).await?;
     // The head once, the records chained to it in memory, all inserted by one statement:
