@@ -62,20 +62,27 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
-fn rss_kib(devnet: &std::path::Path) -> Vec<(String, u64)> {
+/// The devnet's processes as `(name, pid)`, from the `pids` file `devnet.sh` writes.
+fn devnet_pids(devnet: &std::path::Path) -> Vec<(String, String)> {
     let pids = std::fs::read_to_string(devnet.join("pids")).unwrap_or_default();
     pids.lines()
         .filter_map(|l| l.split_once(' '))
-        .filter(|(name, _)| *name != "anvil")
+        .map(|(name, pid)| (name.to_owned(), pid.trim().to_owned()))
+        .collect()
+}
+
+fn rss_kib(devnet: &std::path::Path) -> Vec<(String, u64)> {
+    devnet_pids(devnet)
+        .into_iter()
+        .filter(|(name, _)| name != "anvil")
         .map(|(name, pid)| {
-            let status =
-                std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap_or_default();
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
             let kib = status
                 .lines()
                 .find_map(|l| l.strip_prefix("VmRSS:"))
                 .and_then(|v| v.split_whitespace().next()?.parse().ok())
                 .unwrap_or(0);
-            (name.to_owned(), kib)
+            (name, kib)
         })
         .collect()
 }
@@ -92,12 +99,8 @@ fn cpu_ticks(devnet: &std::path::Path) -> Vec<(String, u64)> {
         let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         field(11) + field(12)
     };
-    let pids = std::fs::read_to_string(devnet.join("pids")).unwrap_or_default();
-    let mut out: Vec<(String, u64)> = pids
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(name, pid)| (name.to_owned(), ticks(pid.trim())))
-        .collect();
+    let mut out: Vec<(String, u64)> =
+        devnet_pids(devnet).into_iter().map(|(name, pid)| (name, ticks(&pid))).collect();
     out.push(("loadgen".to_owned(), ticks("self")));
     out
 }
