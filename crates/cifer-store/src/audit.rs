@@ -816,8 +816,8 @@ async fn sqlite_group_in(
 
     // Round trip 1: BEGIN IMMEDIATE and the claims (counted ones in chunks, see
     // COUNTED_PER_QUERY).
-    let mut rows = Vec::with_capacity(keys.len() * 2);
-    if counted {
+    let rows = if counted {
+        let mut rows = Vec::with_capacity(keys.len() * 2);
         for (c, chunk) in keys.chunks(COUNTED_PER_QUERY).enumerate() {
             let mut sql = String::from(if c == 0 { "BEGIN IMMEDIATE;\n" } else { "" });
             let mut args = sqlx::sqlite::SqliteArguments::default();
@@ -858,6 +858,7 @@ async fn sqlite_group_in(
             }
             rows.extend(sqlx::query_with(&sql, args).fetch_all(&mut *conn).await?);
         }
+        rows
     } else {
         let sql = format!(
             "BEGIN IMMEDIATE;\nINSERT INTO replays (replay_key, expires_at_block) VALUES {} \
@@ -869,8 +870,8 @@ async fn sqlite_group_in(
             args.add(key.as_slice()).map_err(encode_error)?;
             args.add(*expires).map_err(encode_error)?;
         }
-        rows = sqlx::query_with(&sql, args).fetch_all(&mut *conn).await?;
-    }
+        sqlx::query_with(&sql, args).fetch_all(&mut *conn).await?
+    };
 
     // Which job each row answers: rows come in statement order, and a row is a count if
     // it has a `count` column, a claim otherwise.
