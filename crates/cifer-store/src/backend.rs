@@ -73,14 +73,20 @@ impl Backend {
     async fn sqlite(options: SqliteConnectOptions, config: &StoreConfig) -> Result<Self> {
         // Every connection gets these pragmas. WAL + synchronous=FULL: a commit returns
         // only after the WAL is fsynced, so an acknowledged write survives a crash or
-        // power loss. secure_delete zeroes freed content in the database file.
+        // power loss. secure_delete zeroes freed content in the database file. temp_store
+        // = MEMORY: SQLite's temporary files (transient tables and journals) stay in
+        // memory. With the default, the writer created and unlinked an `etilqs_*` file
+        // in /var/tmp every few commits under load (seen with strace): data of the
+        // transaction in a file outside the state directory, and an open, fstat, unlink
+        // and close each time.
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(config.busy_timeout)
-            .pragma("secure_delete", "ON");
+            .pragma("secure_delete", "ON")
+            .pragma("temp_store", "MEMORY");
         // No ping before each acquire: the database is a file in this process, a
         // connection cannot drop, and the ping is a round trip to the connection's worker
         // thread on every statement batch (a failing connection still errors on use).
@@ -118,6 +124,41 @@ impl Backend {
         match self {
             Self::Sqlite(p) => p.close().await,
             Self::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
+    use super::{Backend, StoreConfig};
+
+    /// The pragmas the store's guarantees rest on, read back from a pooled connection:
+    /// WAL (2 is FULL for `synchronous`), secure_delete, and temp_store = MEMORY (2), so
+    /// that no transient file with a transaction's rows is written outside the database.
+    #[tokio::test]
+    async fn sqlite_connections_carry_the_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let Backend::Sqlite(pool) =
+            Backend::connect_sqlite_file(&dir.path().join("s.db"), &StoreConfig::default())
+                .await
+                .unwrap()
+        else {
+            panic!("not SQLite");
+        };
+        let mut conn = pool.acquire().await.unwrap();
+        for (pragma, want) in [
+            ("journal_mode", "wal"),
+            ("synchronous", "2"),
+            ("secure_delete", "1"),
+            ("temp_store", "2"),
+        ] {
+            let got: String =
+                sqlx::query_scalar(&format!("SELECT CAST({pragma} AS TEXT) FROM pragma_{pragma}"))
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap();
+            assert_eq!(got, want, "PRAGMA {pragma}");
         }
     }
 }

@@ -106,6 +106,12 @@ impl Devnet {
         env.insert("BIN_DIR".to_owned(), bin_dir().display().to_string());
         env.insert("BB_REPLICAS".to_owned(), options.replicas.max(1).to_string());
         env.insert("BB_EXTRA".to_owned(), options.bb_extra.clone());
+        // The services log every decision (debug lines included), so the tests that read
+        // the logs (no secret in them) see every line a deployment could be set to write.
+        env.insert(
+            "RUST_LOG".to_owned(),
+            "info,cifer_blackbox=debug,cifer_shard_node=debug".to_owned(),
+        );
         if let Some((limit, window_ms)) = options.bb_rate_limit {
             env.insert("BB_RATE_LIMIT".to_owned(), limit.to_string());
             env.insert("BB_RATE_WINDOW_MS".to_owned(), window_ms.to_string());
@@ -230,6 +236,7 @@ impl Devnet {
         let child = Command::new(bin_dir().join("cifer-shard-node"))
             .arg("--config")
             .arg(config)
+            .env("RUST_LOG", &self.env["RUST_LOG"])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()

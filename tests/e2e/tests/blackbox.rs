@@ -343,6 +343,8 @@ async fn decryption_authorization_faults_liars_and_audit() {
     let (status, body, s) = decrypt_raw(&devnet, OWNER, &sealed, &owner).await;
     assert_eq!(status, 200, "{body}");
     let key_hex = stream_key_hex(&body, &s, &sealed);
+    // The devnet logs at debug (tests/e2e/src/lib.rs): the per-request lines are there too.
+    assert!(devnet.log("blackbox1").contains("decryption served"));
     for name in ["blackbox1", "node1", "node2", "node3", "node4", "node5"] {
         let log = devnet.log(name);
         assert!(!log.contains("recovery phrase") && !log.contains(&key_hex), "{name} log leaks");
