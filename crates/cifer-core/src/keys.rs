@@ -217,7 +217,7 @@ impl DecapsulationKey {
                 let bytes = ek.to_bytes();
                 let mut raw = Box::new([0u8; EK_LEN]);
                 raw.copy_from_slice(&bytes);
-                EncapsulationKey::from_parts(ek, raw)
+                EncapsulationKey::from_parts(std::sync::OnceLock::from(ek), raw)
             }
             #[cfg(feature = "libcrux")]
             Dk::Libcrux(dk) => EncapsulationKey::from_bytes(&dk.ek[..]),
@@ -285,11 +285,15 @@ impl SharedSecret {
 
 /// A validated ML-KEM-768 encapsulation key (public).
 ///
-/// Validation (FIPS 203 §7.2) is RustCrypto's; with the `aws-lc` feature the same key is
-/// also loaded into AWS-LC, whose encapsulation [`Self::encapsulate_os`] uses.
+/// Validation is the FIPS 203 §7.2 modulus check ([`modulus_check`]); with the `aws-lc`
+/// feature the key is also loaded into AWS-LC, whose encapsulation [`Self::encapsulate_os`]
+/// uses (and which repeats the check itself). RustCrypto's form of the key, which decodes
+/// the key and hashes it with SHA3-256, is built on first use by [`Self::encapsulate`] or
+/// [`Self::encapsulate_deterministic`] only: a service that parses a fresh response key
+/// per request and encapsulates through AWS-LC never pays for it.
 #[derive(Clone)]
 pub struct EncapsulationKey {
-    inner: ml_kem_768::EncapsulationKey,
+    inner: std::sync::OnceLock<ml_kem_768::EncapsulationKey>,
     bytes: Box<[u8; EK_LEN]>,
     #[cfg(feature = "aws-lc")]
     fast: std::sync::Arc<aws_lc_rs::kem::EncapsulationKey>,
@@ -315,13 +319,16 @@ impl EncapsulationKey {
     /// [`Error::InvalidEncapsulationKey`] for a wrong length or a failed check.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let raw: [u8; EK_LEN] = bytes.try_into().map_err(|_| Error::InvalidEncapsulationKey)?;
-        let key = ml_kem::Key::<ml_kem_768::EncapsulationKey>::from(raw);
-        let inner =
-            ml_kem_768::EncapsulationKey::new(&key).map_err(|_| Error::InvalidEncapsulationKey)?;
-        Self::from_parts(inner, Box::new(raw))
+        if !modulus_check(&raw) {
+            return Err(Error::InvalidEncapsulationKey);
+        }
+        Self::from_parts(std::sync::OnceLock::new(), Box::new(raw))
     }
 
-    fn from_parts(inner: ml_kem_768::EncapsulationKey, bytes: Box<[u8; EK_LEN]>) -> Result<Self> {
+    fn from_parts(
+        inner: std::sync::OnceLock<ml_kem_768::EncapsulationKey>,
+        bytes: Box<[u8; EK_LEN]>,
+    ) -> Result<Self> {
         Ok(Self {
             #[cfg(feature = "aws-lc")]
             fast: std::sync::Arc::new(
@@ -330,6 +337,17 @@ impl EncapsulationKey {
             ),
             inner,
             bytes,
+        })
+    }
+
+    /// RustCrypto's form of the key, decoded on first use.
+    fn rustcrypto(&self) -> &ml_kem_768::EncapsulationKey {
+        self.inner.get_or_init(|| {
+            let key = ml_kem::Key::<ml_kem_768::EncapsulationKey>::from(*self.bytes);
+            // RustCrypto's only validation is the modulus check, which `from_bytes` made
+            // (the `modulus_check_agrees_with_rustcrypto` test holds the two together).
+            ml_kem_768::EncapsulationKey::new(&key)
+                .unwrap_or_else(|_| unreachable!("a modulus-checked key is valid"))
         })
     }
 
@@ -398,7 +416,7 @@ impl EncapsulationKey {
         &self,
         rng: &mut impl CryptoRng,
     ) -> (Box<[u8; MLKEM768_CIPHERTEXT_LEN]>, SharedSecret) {
-        let (ct, ss) = self.inner.encapsulate_with_rng(rng);
+        let (ct, ss) = self.rustcrypto().encapsulate_with_rng(rng);
         let mut out = Box::new([0u8; MLKEM768_CIPHERTEXT_LEN]);
         out.copy_from_slice(&ct);
         let mut secret = [0u8; 32];
@@ -413,7 +431,7 @@ impl EncapsulationKey {
         &self,
         m: &[u8; 32],
     ) -> (Box<[u8; MLKEM768_CIPHERTEXT_LEN]>, SharedSecret) {
-        let (ct, ss) = self.inner.encapsulate_deterministic(&ml_kem::B32::from(*m));
+        let (ct, ss) = self.rustcrypto().encapsulate_deterministic(&ml_kem::B32::from(*m));
         let mut out = Box::new([0u8; MLKEM768_CIPHERTEXT_LEN]);
         out.copy_from_slice(&ct);
         let mut secret = [0u8; 32];
@@ -437,6 +455,21 @@ impl EncapsulationKey {
         let bytes = hex::decode(body).map_err(|_| Error::KeyFile("not hex"))?;
         Self::from_bytes(&bytes)
     }
+}
+
+/// The encapsulation key check of FIPS 203 §7.2 (the "modulus check"): the first
+/// `384·k` bytes, read as `ByteDecode₁₂`, hold only coefficients below `q = 3329`, which is
+/// what `ByteEncode₁₂(ByteDecode₁₂(ek)) == ek` tests. The key is public: no need for
+/// constant time. The length check is the type's.
+#[must_use]
+pub fn modulus_check(ek: &[u8; EK_LEN]) -> bool {
+    const Q: u16 = 3329;
+    // k = 3 polynomials of 256 coefficients, 12 bits each; then the 32-byte seed ρ.
+    ek[..EK_LEN - 32].chunks_exact(3).all(|b| {
+        let c0 = u16::from(b[0]) | (u16::from(b[1] & 0x0f) << 8);
+        let c1 = u16::from(b[1] >> 4) | (u16::from(b[2]) << 4);
+        c0 < Q && c1 < Q
+    })
 }
 
 /// Checks one key-file line: `prefix || lowercase hex(len bytes)`, then at most one
@@ -485,5 +518,83 @@ mod tests {
             EncapsulationKey::from_bytes_checked(a.as_bytes(), &b.keccak256()),
             Err(Error::KeyHashMismatch)
         ));
+    }
+
+    /// 12-bit coefficients packed as `ByteEncode₁₂` does (two per three bytes), then ρ.
+    fn packed(coeffs: &[u16], rho: u8) -> [u8; EK_LEN] {
+        let mut ek = [rho; EK_LEN];
+        for (i, pair) in coeffs.chunks_exact(2).enumerate() {
+            let (c0, c1) = (pair[0], pair[1]);
+            let [c0_lo, c0_hi] = c0.to_le_bytes();
+            let [c1_lo, c1_hi] = (c1 << 4).to_le_bytes();
+            ek[3 * i] = c0_lo;
+            ek[3 * i + 1] = (c0_hi & 0x0f) | c1_lo;
+            ek[3 * i + 2] = c1_hi;
+        }
+        ek
+    }
+
+    /// `modulus_check` against RustCrypto's own validation (which `EncapsulationKey` no
+    /// longer runs at parse time): a real key, keys with coefficients near and at `q` in
+    /// every position class, and the largest 12-bit values.
+    #[test]
+    fn modulus_check_agrees_with_rustcrypto() {
+        let rustcrypto = |ek: &[u8; EK_LEN]| {
+            ml_kem_768::EncapsulationKey::new(&ml_kem::Key::<ml_kem_768::EncapsulationKey>::from(
+                *ek,
+            ))
+            .is_ok()
+        };
+        let real = *Seed::from_bytes([7u8; 64]).encapsulation_key().as_bytes();
+        assert!(modulus_check(&real) && rustcrypto(&real));
+        for bad in [3328u16, 3329, 3330, 4095] {
+            for pos in [0usize, 1, 255, 256, 511, 767] {
+                let mut coeffs = vec![1u16; 768];
+                coeffs[pos] = bad;
+                let ek = packed(&coeffs, 0xff);
+                assert_eq!(modulus_check(&ek), bad < 3329, "coefficient {bad} at {pos}");
+                assert_eq!(modulus_check(&ek), rustcrypto(&ek), "coefficient {bad} at {pos}");
+                assert_eq!(EncapsulationKey::from_bytes(&ek).is_ok(), bad < 3329);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Random valid coefficients, and in most cases one coefficient set to a value
+        /// around `q` (or the largest 12-bit value) at a random position: both checks agree.
+        #[test]
+        fn modulus_check_agrees_on_random_keys(
+            mut coeffs in proptest::collection::vec(0u16..3329, 768),
+            tweak in proptest::option::weighted(0.8, (0usize..768, proptest::prop_oneof![
+                3326u16..3333, proptest::strategy::Just(4095u16)])),
+            rho in proptest::prelude::any::<u8>(),
+        ) {
+            if let Some((pos, value)) = tweak {
+                coeffs[pos] = value;
+            }
+            let ek = packed(&coeffs, rho);
+            let valid = coeffs.iter().all(|&c| c < 3329);
+            let rc = ml_kem_768::EncapsulationKey::new(
+                &ml_kem::Key::<ml_kem_768::EncapsulationKey>::from(ek),
+            )
+            .is_ok();
+            proptest::prop_assert_eq!(modulus_check(&ek), valid);
+            proptest::prop_assert_eq!(rc, valid);
+        }
+    }
+
+    /// A key parsed from bytes encapsulates through RustCrypto (built on first use) to
+    /// what its seed's key decapsulates.
+    #[test]
+    fn parsed_key_encapsulates_with_rustcrypto() {
+        let seed = Seed::from_bytes([9u8; 64]);
+        let ek = EncapsulationKey::from_bytes(seed.encapsulation_key().as_bytes()).unwrap();
+        let mut rng = crate::os_rng();
+        for _ in 0..2 {
+            let (ct, ss) = ek.encapsulate(&mut rng);
+            let back = seed.decapsulation_key().decapsulate(&ct[..]).unwrap();
+            assert_eq!(back.as_bytes(), ss.as_bytes());
+        }
     }
 }
