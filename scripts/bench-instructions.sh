@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Instructions per decryption, by process: the black box, one shard node (node1) and the
+# SDK client, counted by callgrind on a devnet of release binaries (tests/e2e/benches/
+# instructions.rs drives it). Unlike CPU time, which varies by 10-15 % from one run to the
+# next on a shared 2-core VM and by 2x between VMs, the count is repeatable, so two commits
+# can be compared on any machine in one run each.
+#
+# How: the black box and node1 run under callgrind; the load runs twice under callgrind,
+# with N1 and then N2 decryptions; the services' counters are dumped after each run
+# (`callgrind_control -d`), and (count(N2) - count(N1)) / (N2 - N1) is printed, so start-up,
+# the secret's creation and the first full verification cancel out.
+#
+# Caveats: valgrind's virtual CPU has no SHA extensions (SHA-256 runs its portable code:
+# HKDF shows ~10x heavier than on the real CPU) and no AVX-512; other code takes the paths
+# it takes natively. A count is not a time: a cache miss or a syscall counts as little.
+# Env: N1 (10), N2 (60), DEVNET_PORT (38645).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root="$PWD"
+n1="${N1:-10}"
+n2="${N2:-60}"
+command -v valgrind >/dev/null || {
+  echo "== installing Debian's valgrind"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind) >/dev/null
+}
+
+cargo build --release --workspace --all-features --locked --bins
+load="$(cargo bench --locked -p cifer-e2e --all-features --bench instructions --no-run \
+  --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "instructions" and m.get("executable"):
+        print(m["executable"])')"
+[ -x "$load" ] || { echo "bench-instructions: cannot find the load binary" >&2; exit 1; }
+
+dir="$(mktemp -d)"
+bin="$dir/bin"
+mkdir -p "$bin"
+ln -s "$root/target/release/cifer" "$bin/cifer"
+# The black box and node1 under callgrind; the other four nodes run natively.
+cat >"$bin/cifer-blackbox" <<EOF
+#!/usr/bin/env bash
+[ "\${1:-}" = --config ] && exec valgrind --tool=callgrind --callgrind-out-file="$dir/cg.blackbox" "$root/target/release/cifer-blackbox" "\$@"
+exec "$root/target/release/cifer-blackbox" "\$@"
+EOF
+cat >"$bin/cifer-shard-node" <<EOF
+#!/usr/bin/env bash
+case "\${1:-} \${2:-}" in
+  "--config "*/node1/*) exec valgrind --tool=callgrind --callgrind-out-file="$dir/cg.node1" "$root/target/release/cifer-shard-node" "\$@" ;;
+esac
+exec "$root/target/release/cifer-shard-node" "\$@"
+EOF
+chmod +x "$bin/cifer-blackbox" "$bin/cifer-shard-node"
+
+export DEVNET_DIR="$dir/devnet" DEVNET_PORT="${DEVNET_PORT:-38645}" BIN_DIR="$bin"
+mkdir -p "$DEVNET_DIR"
+trap 'bash scripts/devnet.sh down >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+bash scripts/devnet.sh up >/dev/null
+pid_of() { awk -v n="$1" '$1 == n { print $2 }' "$DEVNET_DIR/pids"; }
+bb="$(pid_of blackbox1)"
+node1="$(pid_of node1)"
+node1_url="http://127.0.0.1:$((DEVNET_PORT + 1))/metrics"
+
+releases() { curl -sf "$node1_url" | awk '$1 == "cifer_releases_total" { print $2 }'; }
+# node1 answers last (it runs ~50x slower than its peers) and the black box stops waiting
+# after three answers, so wait until node1 has released for every decryption.
+settle() {
+  local want="$1"
+  for _ in $(seq 1 600); do
+    [ "$(releases)" -ge "$want" ] && return 0
+    sleep 0.1
+  done
+  echo "bench-instructions: node1 released $(releases) of $want" >&2
+  return 1
+}
+# The instructions a process executed since the last dump: dumps are numbered from 1.
+dumps=0
+dump() {
+  dumps=$((dumps + 1))
+  callgrind_control -d "$bb" >/dev/null 2>&1
+  callgrind_control -d "$node1" >/dev/null 2>&1
+  for f in "$dir/cg.blackbox.$dumps" "$dir/cg.node1.$dumps"; do
+    for _ in $(seq 1 100); do [ -s "$f" ] && grep -q '^totals:' "$f" && break; sleep 0.1; done
+  done
+}
+total() { awk '/^totals:/ { print $2 }' "$1"; }
+
+dump # start-up, discarded
+done_releases=0
+run() { # run <label> <decryptions>
+  valgrind --tool=callgrind --callgrind-out-file="$dir/cg.load.$1" "$load" \
+    --devnet "$DEVNET_DIR" --decryptions "$2" >/dev/null 2>&1
+  done_releases=$((done_releases + $2 + 1))
+  settle "$done_releases"
+  dump
+}
+run a "$n1"
+run b "$n2"
+
+echo "== instructions per decryption (callgrind; ($n2 - $n1) decryptions, 1 KiB, EIP-712 form)"
+python3 - "$n1" "$n2" \
+  "$(total "$dir/cg.blackbox.2")" "$(total "$dir/cg.blackbox.3")" \
+  "$(total "$dir/cg.node1.2")" "$(total "$dir/cg.node1.3")" \
+  "$(total "$dir/cg.load.a")" "$(total "$dir/cg.load.b")" <<'PY'
+import sys
+n1, n2, bb_a, bb_b, n_a, n_b, l_a, l_b = (int(x) for x in sys.argv[1:])
+per = lambda a, b: (b - a) / (n2 - n1)
+bb, node, sdk = per(bb_a, bb_b), per(n_a, n_b), per(l_a, l_b)
+print(f"instructions_per_decryption_blackbox {bb:.0f}")
+print(f"instructions_per_release_node1 {node:.0f}")
+print(f"instructions_per_decryption_sdk {sdk:.0f}")
+print(f"instructions_per_decryption_services {bb + 5 * node:.0f} (black box + 5 nodes)")
+PY
