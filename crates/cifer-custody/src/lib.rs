@@ -378,18 +378,20 @@ pub fn seal_key_reply(
     seal_reply(chain_id, secret_id, &plain, response_key)
 }
 
-/// Opens [`seal_key_reply`]'s output with the requester's response seed.
+/// Opens [`seal_key_reply`]'s output with the requester's response key (derive it once
+/// from the response seed, and take the encapsulation key sent with the request from it:
+/// [`DecapsulationKey::encapsulation_key`]).
 ///
 /// # Errors
 /// [`Error::Core`] if it does not open, [`Error::Malformed`] if it is for another secret
 /// or not a key reply.
 pub fn open_key_reply(
     reply: &[u8],
-    response_seed: &Seed,
+    response_key: &DecapsulationKey,
     chain_id: u64,
     secret_id: &[u8; 32],
 ) -> Result<cifer_core::StreamKey> {
-    let plain = open_reply(reply, response_seed, chain_id, secret_id)?;
+    let plain = open_reply(reply, response_key, chain_id, secret_id)?;
     let key: &[u8; cifer_core::schedule::STREAM_KEY_LEN] = plain
         .get(1..)
         .filter(|_| plain[0] == KEY_REPLY_FORMAT)
@@ -420,11 +422,11 @@ pub fn seal_plaintext_reply(
 /// As [`open_key_reply`].
 pub fn open_plaintext_reply(
     reply: &[u8],
-    response_seed: &Seed,
+    response_key: &DecapsulationKey,
     chain_id: u64,
     secret_id: &[u8; 32],
 ) -> Result<Zeroizing<Vec<u8>>> {
-    let plain = open_reply(reply, response_seed, chain_id, secret_id)?;
+    let plain = open_reply(reply, response_key, chain_id, secret_id)?;
     if plain.first() != Some(&PLAINTEXT_REPLY_FORMAT) {
         return Err(Error::Malformed("plaintext reply"));
     }
@@ -444,7 +446,7 @@ fn seal_reply(
 
 fn open_reply(
     reply: &[u8],
-    response_seed: &Seed,
+    response_key: &DecapsulationKey,
     chain_id: u64,
     secret_id: &[u8; 32],
 ) -> Result<Zeroizing<Vec<u8>>> {
@@ -452,5 +454,5 @@ fn open_reply(
     if prefix.header().chain_id != chain_id || &prefix.header().secret_id != secret_id {
         return Err(Error::Malformed("reply for another secret"));
     }
-    Ok(Zeroizing::new(envelope::open(response_seed, reply)?))
+    Ok(Zeroizing::new(envelope::open_with_key(response_key, reply)?))
 }

@@ -209,8 +209,8 @@ fn signatures_are_low_s_and_recover() {
 
 #[test]
 fn key_and_plaintext_replies_open_only_for_the_requester_and_secret() {
-    let requester = Seed::generate_os().unwrap();
-    let other = Seed::generate_os().unwrap();
+    let requester = Seed::generate_os().unwrap().decapsulation_key();
+    let other = Seed::generate_os().unwrap().decapsulation_key();
     let ek = requester.encapsulation_key();
     let secret = [7u8; 32];
     // A stream key from a real envelope, so the reply carries something meaningful.

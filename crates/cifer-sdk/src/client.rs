@@ -478,8 +478,10 @@ impl Client {
         // the request is retried (see `request_key`); dating it earlier would let a view
         // that has not yet seen a just-made delegation refuse it.
         let block = self.provider.get_block_number().await.map_err(rpc)?;
-        let response_seed = Seed::generate_os()?;
-        let response_key = response_seed.encapsulation_key();
+        // The response key pair, derived once: its encapsulation key goes with the request,
+        // its decapsulation key opens the reply (the seed itself is not kept).
+        let response_dk = Seed::generate_os()?.decapsulation_key();
+        let response_key = response_dk.encapsulation_key();
         let (request, signature) = match form {
             RequestForm::Typed => {
                 let mut nonce = [0u8; 32];
@@ -531,7 +533,7 @@ impl Client {
             .as_str()
             .and_then(|s| hex::decode(s.trim_start_matches("0x")).ok())
             .ok_or_else(|| Error::BadReply("no sealedKey".into()))?;
-        cifer_custody::open_key_reply(&sealed, &response_seed, header.chain_id, &header.secret_id)
+        cifer_custody::open_key_reply(&sealed, &response_dk, header.chain_id, &header.secret_id)
             .map_err(|e| Error::BadReply(e.to_string()))
     }
 

@@ -64,9 +64,13 @@ fn stream_key_hex(reply: &Value, s: &Signed, sealed: &[u8]) -> String {
     let key_bytes =
         hex::decode(reply["sealedKey"].as_str().unwrap().trim_start_matches("0x")).unwrap();
     let header = prefix.header();
-    let key =
-        cifer_custody::open_key_reply(&key_bytes, &s.response, header.chain_id, &header.secret_id)
-            .unwrap();
+    let key = cifer_custody::open_key_reply(
+        &key_bytes,
+        &s.response.decapsulation_key(),
+        header.chain_id,
+        &header.secret_id,
+    )
+    .unwrap();
     hex::encode(&key.to_bytes()[..])
 }
 
@@ -76,9 +80,13 @@ fn open_with(reply: &Value, s: &Signed, sealed: &[u8]) -> Vec<u8> {
     let key_bytes =
         hex::decode(reply["sealedKey"].as_str().unwrap().trim_start_matches("0x")).unwrap();
     let header = prefix.header();
-    let key =
-        cifer_custody::open_key_reply(&key_bytes, &s.response, header.chain_id, &header.secret_id)
-            .unwrap();
+    let key = cifer_custody::open_key_reply(
+        &key_bytes,
+        &s.response.decapsulation_key(),
+        header.chain_id,
+        &header.secret_id,
+    )
+    .unwrap();
     envelope::open_body(&key, &prefix, &sealed[prefix.as_bytes().len()..]).unwrap()
 }
 
@@ -513,8 +521,12 @@ async fn key_cache_policy_and_thin_mode() {
     let sealed_plain =
         hex::decode(reply["sealedPlaintext"].as_str().unwrap().trim_start_matches("0x")).unwrap();
     let h = prefix.header();
-    let plain =
-        cifer_custody::open_plaintext_reply(&sealed_plain, &s.response, h.chain_id, &h.secret_id)
-            .unwrap();
+    let plain = cifer_custody::open_plaintext_reply(
+        &sealed_plain,
+        &s.response.decapsulation_key(),
+        h.chain_id,
+        &h.secret_id,
+    )
+    .unwrap();
     assert_eq!(&plain[..], &message[..]);
 }

@@ -26,7 +26,13 @@ fn open_key(reply: &Value, response: &Seed, sealed: &[u8]) -> Vec<u8> {
     let prefix = envelope::read_prefix(&mut &sealed[..]).unwrap();
     let h = prefix.header();
     let bytes = hex::decode(reply["sealedKey"].as_str().unwrap().trim_start_matches("0x")).unwrap();
-    let key = cifer_custody::open_key_reply(&bytes, response, h.chain_id, &h.secret_id).unwrap();
+    let key = cifer_custody::open_key_reply(
+        &bytes,
+        &response.decapsulation_key(),
+        h.chain_id,
+        &h.secret_id,
+    )
+    .unwrap();
     envelope::open_body(&key, &prefix, &sealed[prefix.as_bytes().len()..]).unwrap()
 }
 
