@@ -17,7 +17,7 @@
 //! its index is named. The byte formats are specified in `docs/protocol.md`.
 
 use core::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use k256::elliptic_curve::ff::PrimeField;
 use k256::elliptic_curve::group::GroupEncoding;
@@ -155,13 +155,17 @@ fn scalar(bytes: &[u8; 32]) -> Option<Scalar> {
 }
 
 /// The public Pedersen commitments of one sharing: `threshold` points per limb.
+/// Cloning is cheap (shared, immutable parts).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Commitments {
     threshold: u8,
-    points: Vec<ProjectivePoint>,
+    points: Arc<[ProjectivePoint]>,
     /// The wire form, kept: encoding a projective point costs a field inversion, and the
     /// services serialize and hash commitments on every release.
-    bytes: Vec<u8>,
+    bytes: Arc<[u8]>,
+    /// `keccak256(bytes)`, computed once: the black box and the nodes use it several times
+    /// per request (bundle authentication, memo keys, the stored row's pin).
+    hash: [u8; 32],
 }
 
 impl fmt::Debug for Commitments {
@@ -186,7 +190,7 @@ impl Commitments {
     /// compressed points.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.bytes.clone()
+        self.bytes.to_vec()
     }
 
     /// The wire form, borrowed.
@@ -198,7 +202,7 @@ impl Commitments {
     /// `keccak256` of the wire form: what a node pins when it accepts a fragment.
     #[must_use]
     pub fn hash(&self) -> [u8; 32] {
-        crate::keccak256(&self.bytes)
+        self.hash
     }
 
     /// Commitments from points, encoding them once. The points are public, so they are
@@ -214,7 +218,8 @@ impl Commitments {
         for p in &affine {
             bytes.extend_from_slice(&p.to_bytes());
         }
-        Self { threshold, points, bytes }
+        let hash = crate::keccak256(&bytes);
+        Self { threshold, points: points.into(), bytes: bytes.into(), hash }
     }
 
     /// Parses the wire form; every point must decode and none may be the identity.
@@ -246,7 +251,12 @@ impl Commitments {
         }
         // Decoding accepts only canonical encodings (x < p, tag 02/03), so the input is the
         // wire form re-encoding would give (`commitments_keep_their_canonical_bytes`).
-        Ok(Self { threshold: t, points, bytes: bytes.to_vec() })
+        Ok(Self {
+            threshold: t,
+            points: points.into(),
+            bytes: bytes.into(),
+            hash: crate::keccak256(bytes),
+        })
     }
 
     #[cfg(feature = "hazmat")]
@@ -506,7 +516,7 @@ impl fmt::Debug for VerificationMemo {
 }
 
 /// A map by 32-byte digest behind a mutex, emptied when it reaches `capacity` (a miss
-/// only costs redoing work): the store of [`VerificationMemo`] and [`CommitmentsCache`].
+/// only costs redoing work): the store of [`VerificationMemo`].
 struct Bounded<V> {
     capacity: usize,
     map: std::sync::Mutex<std::collections::HashMap<[u8; 32], V>>,
@@ -603,20 +613,20 @@ impl VerificationMemo {
     }
 }
 
-/// Decoded [`Commitments`] kept by the hash of their exact wire bytes, so that the same
-/// commitments (every honest node of a cluster sends the same, request after request) are
-/// decoded, at one point decompression per coefficient, only once. Commitments are public;
-/// a hit is checked against the full bytes, so a hash collision cannot substitute another
-/// set. When full it is emptied (entries are decoded again).
+/// Decoded [`Commitments`] kept by their exact wire bytes, so that the same commitments
+/// (every honest node of a cluster sends the same, request after request) are decoded, at
+/// one point decompression per coefficient, only once. Commitments are public. The map is
+/// keyed by the bytes themselves (std's randomly keyed SipHash, then a full comparison),
+/// which costs far less per lookup than a cryptographic hash and cannot confuse two sets.
+/// When full it is emptied (entries are decoded again).
 pub struct CommitmentsCache {
-    decoded: Bounded<Commitments>,
+    capacity: usize,
+    decoded: std::sync::Mutex<std::collections::HashMap<Arc<[u8]>, Commitments>>,
 }
 
 impl fmt::Debug for CommitmentsCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CommitmentsCache")
-            .field("capacity", &self.decoded.capacity)
-            .finish_non_exhaustive()
+        f.debug_struct("CommitmentsCache").field("capacity", &self.capacity).finish_non_exhaustive()
     }
 }
 
@@ -624,7 +634,7 @@ impl CommitmentsCache {
     /// An empty cache of at most `capacity` entries.
     #[must_use]
     pub fn new(capacity: usize) -> Self {
-        Self { decoded: Bounded::new(capacity) }
+        Self { capacity, decoded: std::sync::Mutex::new(std::collections::HashMap::new()) }
     }
 
     /// [`Commitments::from_bytes`]`(bytes)`, from the cache when these exact bytes were
@@ -633,19 +643,26 @@ impl CommitmentsCache {
     /// # Errors
     /// As [`Commitments::from_bytes`] (failures are not cached).
     pub fn decode(&self, bytes: &[u8]) -> Result<Commitments> {
-        let hash = crate::keccak256(bytes);
-        if let Some(c) = self.decoded.lock().get(&hash).filter(|c| c.as_bytes() == bytes) {
+        if let Some(c) = self.lock().get(bytes) {
             return Ok(c.clone());
         }
         let c = Commitments::from_bytes(bytes)?;
-        self.decoded.insert(hash, c.clone());
+        let mut map = self.lock();
+        if map.len() >= self.capacity {
+            map.clear();
+        }
+        map.insert(Arc::clone(&c.bytes), c.clone());
         Ok(c)
     }
 
     /// Number of entries.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.decoded.len()
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Arc<[u8]>, Commitments>> {
+        self.decoded.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether the cache is empty.
@@ -912,13 +929,16 @@ mod tests {
             let (c, _) = split(&seed, 3, 5, &mut rng).unwrap();
             // The kept bytes are the point-by-point constant-time encoding.
             let mut expected = vec![FORMAT_V1, 3];
-            for p in &c.points {
+            for p in c.points.iter() {
                 expected.extend_from_slice(&p.to_affine().to_bytes());
             }
             assert_eq!(c.as_bytes(), &expected[..]);
             let back = Commitments::from_bytes(c.as_bytes()).unwrap();
             assert_eq!(back, c);
+            // The hash is computed once, at construction, on either path.
             assert_eq!(back.hash(), crate::keccak256(&expected));
+            assert_eq!(c.hash(), crate::keccak256(&expected));
+            assert_eq!(CommitmentsCache::new(4).decode(&expected).unwrap().hash(), c.hash());
         }
     }
 
