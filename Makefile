@@ -5,7 +5,7 @@ CARGO ?= cargo
 # One package set and feature set everywhere, so the shared target dir is reused.
 CARGO_FLAGS := --workspace --all-features --locked
 
-.PHONY: setup run run-local devnet-up devnet-down test test-rust test-interop test-contracts invariants pr fmt-check clippy bench bench-node bench-system fuzz
+.PHONY: setup run run-local devnet-up devnet-down test test-rust test-interop test-contracts invariants pr fmt-check clippy bench bench-node bench-system bench-instructions fuzz
 
 setup: node_modules/.installed .venv-ok
 
@@ -73,6 +73,11 @@ bench: setup
 # latency, and cifer vs age on 1 GiB, in one run.
 bench-system: setup
 	bash scripts/bench-system.sh
+
+# Instructions per decryption of the black box, a shard node and the SDK (callgrind): a
+# figure that does not move with the VM's load, for comparing commits.
+bench-instructions: setup
+	bash scripts/bench-instructions.sh
 
 # Shard node release throughput against a real anvil and the real node process.
 bench-node: setup

@@ -20,6 +20,7 @@
 #   BB_REPLICAS        black-box processes (default 1)
 #   BB_EXTRA           extra TOML lines for the black box config (e.g. key_cache_ttl_secs = 60)
 #   NODE_EXTRA         extra TOML lines for every node config
+#   DEVNET_POLL_MS     how often the services poll the chain (default 100 ms)
 #   NODE_WORKERS       each shard node's `worker_threads` (default 0: one thread runs the
 #                      whole node, since the five share this machine and a single-threaded
 #                      runtime wakes no other thread; a real node on its own machine uses
@@ -106,7 +107,7 @@ freshness_window = 64
 # anvil mines only when a transaction arrives, so its head can be old: the lag bound is
 # relaxed for the devnet (production: seconds to minutes).
 max_lag_secs = 86400
-poll_interval_ms = 100
+poll_interval_ms = ${DEVNET_POLL_MS:-100}
 rpc_timeout_ms = 2000
 EOF
 }
@@ -132,7 +133,7 @@ rpc_urls = ["$rpc"]
 deployment = "$dir/deployments/$chain_id.json"
 freshness_window = 64
 max_lag_secs = 86400
-poll_interval_ms = 100
+poll_interval_ms = ${DEVNET_POLL_MS:-100}
 rpc_timeout_ms = 2000
 EOF
 }

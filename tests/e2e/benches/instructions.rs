@@ -3,8 +3,11 @@
 //! through the SDK (EIP-712 form, the system bench's path). Prints `decryptions N`.
 //!
 //! ```text
-//! cargo bench -p cifer-e2e --bench instructions -- --devnet DIR --decryptions N
+//! cargo bench -p cifer-e2e --bench instructions -- --devnet DIR --decryptions N [--settle-ms MS]
 //! ```
+//!
+//! `--settle-ms`: a pause after the set-up (which mines blocks), so that the services'
+//! chain views reach the head before the first request and none is answered `future`.
 //!
 //! The script runs it twice (N1 and N2 decryptions) with the black box, one shard node and
 //! this process under callgrind, and divides the difference of the instruction counts by
@@ -22,11 +25,13 @@ use serde_json::Value;
 async fn main() {
     let mut devnet = PathBuf::from(".devnet");
     let mut n: usize = 50;
+    let mut settle_ms: u64 = 0;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         match flag.as_str() {
             "--devnet" => devnet = it.next().unwrap().into(),
             "--decryptions" => n = it.next().unwrap().parse().unwrap(),
+            "--settle-ms" => settle_ms = it.next().unwrap().parse().unwrap(),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -40,6 +45,7 @@ async fn main() {
     let id = owner.create_secret(endpoints.cluster_id).await.unwrap();
     let data = vec![0x5au8; 1024];
     let sealed = owner.encrypt_bytes(id, &data).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(settle_ms)).await;
     // The first decryption of a secret verifies its commitments in full; later ones hit the
     // black box's memo, as every decryption of the system bench does.
     assert_eq!(owner.decrypt_bytes(&sealed).await.unwrap(), data);
