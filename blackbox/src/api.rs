@@ -36,7 +36,7 @@ use cifer_service::verify::{Verified, VerifyError, verify_user};
 use cifer_service::wire::{self, FieldError, RequestJson, UserRequest, hex0x};
 use cifer_store::{AuditEntry, AuditKind, Claim, RateCheck, Store};
 use k256::ecdsa::SigningKey;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -395,6 +395,24 @@ struct DecryptBody {
     response_key: String,
 }
 
+/// `POST /v1/release` to a node: the user's signed request as received, and this black
+/// box's per-request response key bound to it by its registered signer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReleaseBody<'a> {
+    request: &'a RequestJson,
+    signature: &'a str,
+    black_box: BlackBoxBinding,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BlackBoxBinding {
+    account: String,
+    response_key: String,
+    signature: String,
+}
+
 /// What the checks established about an accepted request.
 struct Accepted {
     chain_id: u64,
@@ -744,16 +762,16 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
     );
     let bb_signature =
         cifer_custody::sign_digest(&state.signer, &bound).map_err(|e| ApiError::internal(&e))?;
-    let body = json!({
-        "request": a.request,
-        "signature": a.signature,
-        "blackBox": {
-            "account": hex0x(state.account.as_slice()),
-            "responseKey": hex0x(response_ek.as_bytes()),
-            "signature": hex0x(&bb_signature),
+    let body = ReleaseBody {
+        request: &a.request,
+        signature: &a.signature,
+        black_box: BlackBoxBinding {
+            account: hex0x(state.account.as_slice()),
+            response_key: hex0x(response_ek.as_bytes()),
+            signature: hex0x(&bb_signature),
         },
-    });
-    // Serialized once for the five nodes.
+    };
+    // Serialized once for the five nodes, straight from the typed body (no JSON tree).
     let body: Bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(&e))?.into();
     let by_id: HashMap<NodeId, &NodeRef> = refs.iter().map(|n| (n.id, n)).collect();
     let ids: Vec<NodeId> = refs.iter().map(|n| n.id).collect();
