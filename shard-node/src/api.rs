@@ -592,10 +592,7 @@ async fn release_checked(
 /// JSON escaping, and going through a `serde_json::Value` cost a copy and an escape scan of
 /// the ~3.2 KB string on every release.
 fn fragment_reply(sealed: &[u8]) -> Response {
-    let mut body = String::with_capacity(17 + 2 * sealed.len());
-    body.push_str("{\"fragment\":\"0x");
-    body.push_str(&hex::encode(sealed));
-    body.push_str("\"}");
+    let body = format!("{{\"fragment\":\"{}\"}}", wire::hex0x(sealed));
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 

@@ -231,10 +231,11 @@ async fn main() {
     for ((name, b), (_, af)) in cpu_before.iter().zip(&cpu_after) {
         let ms = af.saturating_sub(*b) as f64 * ms_per_tick / done;
         println!("cpu_ms_per_decryption_{name} {ms:.3}");
-        if name.starts_with("node") {
+        let node = name.starts_with("node");
+        if node {
             nodes += ms;
         }
-        if name.starts_with("node") || name.starts_with("blackbox") {
+        if node || name.starts_with("blackbox") {
             services += ms;
         }
         if name == "loadgen" {

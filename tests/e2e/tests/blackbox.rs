@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use cifer_core::{EnvelopePrefix, Fragment, Seed, envelope, keccak256};
+use cifer_core::{EnvelopePrefix, Fragment, Seed, StreamKey, envelope, keccak256};
 use cifer_e2e::{Devnet, Options, code, get, metric, post};
 use cifer_sdk::alloy::primitives::{B256, U256};
 use cifer_sdk::alloy::signers::Signer;
@@ -58,8 +58,8 @@ async fn signed(
     Signed { body, response }
 }
 
-/// The stream key of a successful reply, as hex (to look for it where it must not be).
-fn stream_key_hex(reply: &Value, s: &Signed, sealed: &[u8]) -> String {
+/// The stream key a successful reply seals to `s`'s response key, with `sealed`'s prefix.
+fn reply_key(reply: &Value, s: &Signed, sealed: &[u8]) -> (StreamKey, EnvelopePrefix) {
     let prefix = envelope::read_prefix(&mut &sealed[..]).unwrap();
     let key_bytes =
         hex::decode(reply["sealedKey"].as_str().unwrap().trim_start_matches("0x")).unwrap();
@@ -71,22 +71,17 @@ fn stream_key_hex(reply: &Value, s: &Signed, sealed: &[u8]) -> String {
         &header.secret_id,
     )
     .unwrap();
-    hex::encode(&key.to_bytes()[..])
+    (key, prefix)
+}
+
+/// The stream key of a successful reply, as hex (to look for it where it must not be).
+fn stream_key_hex(reply: &Value, s: &Signed, sealed: &[u8]) -> String {
+    hex::encode(&reply_key(reply, s, sealed).0.to_bytes()[..])
 }
 
 /// Opens a successful reply's sealed key and decrypts `sealed` with it.
 fn open_with(reply: &Value, s: &Signed, sealed: &[u8]) -> Vec<u8> {
-    let prefix = envelope::read_prefix(&mut &sealed[..]).unwrap();
-    let key_bytes =
-        hex::decode(reply["sealedKey"].as_str().unwrap().trim_start_matches("0x")).unwrap();
-    let header = prefix.header();
-    let key = cifer_custody::open_key_reply(
-        &key_bytes,
-        &s.response.decapsulation_key(),
-        header.chain_id,
-        &header.secret_id,
-    )
-    .unwrap();
+    let (key, prefix) = reply_key(reply, s, sealed);
     envelope::open_body(&key, &prefix, &sealed[prefix.as_bytes().len()..]).unwrap()
 }
 
