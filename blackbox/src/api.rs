@@ -736,6 +736,54 @@ fn integrity(message: &str) -> ApiError {
     ApiError::new(ErrorCode::Integrity, message)
 }
 
+/// A node's answer to `POST /v1/release`, read without a JSON tree: `{"fragment":"0x…"}`
+/// or `{"error":{"code":…}}`. Other fields are ignored (a newer node may add some).
+#[derive(Deserialize)]
+struct ReleaseReply<'a> {
+    #[serde(borrow, default)]
+    fragment: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    error: Option<ReleaseRefusal<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ReleaseRefusal<'a> {
+    #[serde(borrow, default)]
+    code: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// What one node's release answer means for the gathering.
+#[derive(Debug, PartialEq, Eq)]
+enum ReleaseAnswer {
+    /// The node's view trails the request's block: nothing claimed, ask again.
+    Future,
+    /// The sealed fragment (still to be opened and verified).
+    Sealed(Vec<u8>),
+}
+
+/// Reads a node's release answer. A refusal's reason names the node's error code if it
+/// looks like one (lower-case letters and `_`, at most 32), else `?`: the code ends up in
+/// logs and in the answer to the user, and a lying node chooses its bytes.
+fn release_answer(status: u16, bytes: &[u8]) -> Result<ReleaseAnswer, String> {
+    let reply: ReleaseReply<'_> =
+        serde_json::from_slice(bytes).map_err(|e| format!("answer: {e}"))?;
+    if status != 200 {
+        let code = reply
+            .error
+            .and_then(|e| e.code)
+            .filter(|c| c.len() <= 32 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        return match code.as_deref() {
+            Some("future") if status == 422 => Ok(ReleaseAnswer::Future),
+            code => Err(format!("refused: {}", code.unwrap_or("?"))),
+        };
+    }
+    reply
+        .fragment
+        .and_then(|s| hex::decode(s.strip_prefix("0x").unwrap_or(&s)).ok())
+        .map(ReleaseAnswer::Sealed)
+        .ok_or_else(|| "no fragment in the reply".to_owned())
+}
+
 /// Fan-out to the cluster, first three valid fragments, rebuild, derive.
 async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey, Value), ApiError> {
     let t0 = Instant::now();
@@ -784,24 +832,16 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
             let node = node.ok_or("not in the cluster")?;
             // A node whose view trails ours answers `future` (nothing claimed): ask again
             // until the gather deadline cuts it off.
-            let (status, reply) = loop {
-                let (status, reply) = state
-                    .nodes
-                    .post_json_bytes(&node.endpoint, "/v1/release", body.clone())
-                    .await?;
-                if status == 422 && reply["error"]["code"] == "future" {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+            let sealed = loop {
+                let (status, bytes) =
+                    state.nodes.post_bytes(&node.endpoint, "/v1/release", body.clone()).await?;
+                match release_answer(status, &bytes)? {
+                    ReleaseAnswer::Future => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    ReleaseAnswer::Sealed(sealed) => break sealed,
                 }
-                break (status, reply);
             };
-            if status != 200 {
-                return Err(format!("refused: {}", reply["error"]["code"].as_str().unwrap_or("?")));
-            }
-            let sealed = reply["fragment"]
-                .as_str()
-                .and_then(|s| hex::decode(s.trim_start_matches("0x")).ok())
-                .ok_or("no fragment in the reply")?;
             // A reply that does not open under this request's fresh key is reported as
             // this node's failure (it may be corruption in transit as well as a lie).
             opener.open(&sealed, chain_id, &secret_id).map_err(|_| "reply does not open".to_owned())
@@ -987,4 +1027,32 @@ async fn openapi() -> Response {
 
 async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn release_answers_are_read_into_their_meaning() {
+        let ok = release_answer(200, br#"{"fragment":"0x00ff10"}"#).unwrap();
+        assert_eq!(ok, ReleaseAnswer::Sealed(vec![0x00, 0xff, 0x10]));
+        let extra = br#"{"fragment":"0xab","servedBy":3}"#;
+        assert_eq!(release_answer(200, extra).unwrap(), ReleaseAnswer::Sealed(vec![0xab]));
+        let future = br#"{"error":{"code":"future","message":"ahead of the head"}}"#;
+        assert_eq!(release_answer(422, future).unwrap(), ReleaseAnswer::Future);
+        // `future` only means "ask again" with its status.
+        assert_eq!(release_answer(500, future).unwrap_err(), "refused: future");
+        let refused = br#"{"error":{"code":"not_authorized","message":"no"}}"#;
+        assert_eq!(release_answer(403, refused).unwrap_err(), "refused: not_authorized");
+        let odd = br#"{"error":{"code":"<script>\nx"}}"#;
+        assert_eq!(release_answer(403, odd).unwrap_err(), "refused: ?");
+        assert_eq!(release_answer(403, b"{}").unwrap_err(), "refused: ?");
+        for bad in [&br#"{"fragment":"0xzz"}"#[..], br#"{"fragment":7}"#, b"{}"] {
+            assert!(release_answer(200, bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(release_answer(200, b"not json").unwrap_err().starts_with("answer: "));
+    }
 }

@@ -10,6 +10,7 @@
 //! gather_deadline_ms = 3000   # give up on the cluster after this long
 //! node_timeout_ms = 2500      # one node's HTTP call
 //! key_cache_ttl_secs = 0      # 0 = no key cache (the default); see docs/services.md
+//! prune_interval_secs = 30    # how often expired replay keys and rate counters go
 //! thin_mode = false           # POST /v1/decrypt/thin (the weaker trust mode)
 //! thin_max_bytes = 65536
 //! trusted_black_boxes = []    # other registered black boxes whose bundles we accept
@@ -30,7 +31,7 @@
 //!
 //! Overrides: `CIFER_BB_LISTEN`, `CIFER_BB_DATABASE_URL`, `CIFER_BB_SIGNER_KEY`,
 //! `CIFER_BB_ACCOUNT`, `CIFER_BB_LOG_FORMAT`, `CIFER_BB_KEY_CACHE_TTL_SECS`,
-//! `CIFER_BB_THIN_MODE`, and `CIFER_BB_CHAIN_<chainId>_RPC_URLS`.
+//! `CIFER_BB_PRUNE_INTERVAL_SECS`, `CIFER_BB_THIN_MODE`, and `CIFER_BB_CHAIN_<chainId>_RPC_URLS`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -80,6 +81,8 @@ struct RawConfig {
     node_timeout_ms: u64,
     #[serde(default)]
     key_cache_ttl_secs: u64,
+    #[serde(default = "default_prune_interval")]
+    prune_interval_secs: u64,
     #[serde(default)]
     thin_mode: bool,
     #[serde(default = "default_thin_max")]
@@ -105,6 +108,9 @@ const fn default_deadline() -> u64 {
 }
 const fn default_node_timeout() -> u64 {
     2500
+}
+const fn default_prune_interval() -> u64 {
+    30
 }
 const fn default_thin_max() -> usize {
     64 * 1024
@@ -133,6 +139,10 @@ pub struct Config {
     pub node_timeout: Duration,
     /// Key cache lifetime; `None` = no cache (the default).
     pub key_cache_ttl: Option<Duration>,
+    /// How often replay keys past every chain's window and old rate counters are
+    /// deleted. Only the tables' size depends on it: a key is deleted only once its
+    /// request is stale anyway.
+    pub prune_interval: Duration,
     /// Whether `POST /v1/decrypt/thin` is served.
     pub thin_mode: bool,
     /// Largest envelope thin mode accepts.
@@ -158,6 +168,7 @@ impl core::fmt::Debug for Config {
             .field("gather_deadline", &self.gather_deadline)
             .field("node_timeout", &self.node_timeout)
             .field("key_cache_ttl", &self.key_cache_ttl)
+            .field("prune_interval", &self.prune_interval)
             .field("thin_mode", &self.thin_mode)
             .field("rate_limit", &self.rate_limit)
             .field("chains", &self.chains)
@@ -216,6 +227,10 @@ impl Config {
             raw.key_cache_ttl_secs =
                 v.parse().map_err(|_| bad("KEY_CACHE_TTL_SECS", "expected seconds"))?;
         }
+        if let Some(v) = var("PRUNE_INTERVAL_SECS") {
+            raw.prune_interval_secs =
+                v.parse().map_err(|_| bad("PRUNE_INTERVAL_SECS", "expected seconds"))?;
+        }
         if let Some(v) = var("THIN_MODE") {
             raw.thin_mode = v.parse().map_err(|_| bad("THIN_MODE", "expected true or false"))?;
         }
@@ -231,6 +246,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "gather_deadline_ms and node_timeout_ms must be positive".into(),
             ));
+        }
+        if raw.prune_interval_secs == 0 {
+            return Err(ConfigError::Invalid("prune_interval_secs must be at least 1".into()));
         }
         if raw.rate_limit.limit == 0 || raw.rate_limit.window_ms == 0 {
             return Err(ConfigError::Invalid("rate_limit values must be positive".into()));
@@ -250,6 +268,7 @@ impl Config {
             node_timeout: Duration::from_millis(raw.node_timeout_ms),
             key_cache_ttl: (raw.key_cache_ttl_secs > 0)
                 .then(|| Duration::from_secs(raw.key_cache_ttl_secs)),
+            prune_interval: Duration::from_secs(raw.prune_interval_secs),
             thin_mode: raw.thin_mode,
             thin_max_bytes: raw.thin_max_bytes,
             trusted_black_boxes: raw.trusted_black_boxes,
@@ -292,17 +311,21 @@ cluster_registry = "0x2222222222222222222222222222222222222222"
         assert_eq!(c.signer_key, Path::new("/srv/bb/bb.key"));
         assert_eq!(c.key_cache_ttl, None, "no key cache by default");
         assert!(!c.thin_mode, "thin mode is off by default");
+        assert_eq!(c.prune_interval, Duration::from_secs(30));
         let c = parse(
             BASE,
             &[
                 ("CIFER_BB_KEY_CACHE_TTL_SECS", "60"),
                 ("CIFER_BB_THIN_MODE", "true"),
+                ("CIFER_BB_PRUNE_INTERVAL_SECS", "3600"),
                 ("CIFER_BB_DATABASE_URL", "postgres://u:hunter2@db/bb"),
             ],
         )
         .unwrap();
         assert_eq!(c.key_cache_ttl, Some(Duration::from_secs(60)));
         assert!(c.thin_mode);
+        assert_eq!(c.prune_interval, Duration::from_secs(3600));
+        assert!(parse(BASE, &[("CIFER_BB_PRUNE_INTERVAL_SECS", "0")]).is_err());
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("hunter2") && !dbg.contains("APIKEY"), "{dbg}");
         assert!(parse(BASE, &[("CIFER_BB_THIN_MODE", "yes")]).is_err());

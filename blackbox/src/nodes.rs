@@ -115,23 +115,26 @@ impl Nodes {
         body: &Value,
     ) -> Result<(u16, Value), String> {
         let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
-        self.post_json_bytes(endpoint, path, body.into()).await
+        let (status, bytes) = self.post_bytes(endpoint, path, body.into()).await?;
+        let value = serde_json::from_slice(&bytes).map_err(|e| format!("answer: {e}"))?;
+        Ok((status, value))
     }
 
-    /// [`Nodes::post`] with a body already serialized (a fan-out serializes once), run to
+    /// [`Nodes::post`] with a body already serialized (a fan-out serializes once) and the
+    /// answer's bytes left for the caller to parse into its own type, run to
     /// completion on its own task: if the caller stops waiting (the gather had its
     /// threshold), the answer is still read in full, so the connection goes back to the
     /// pool instead of being torn down mid-response and reopened by the next request. The
     /// client's timeout bounds the task.
     ///
     /// # Errors
-    /// A reason for transport failures or an answer that is not JSON.
-    pub async fn post_json_bytes(
+    /// A reason for transport failures.
+    pub async fn post_bytes(
         &self,
         endpoint: &str,
         path: &'static str,
         body: axum::body::Bytes,
-    ) -> Result<(u16, Value), String> {
+    ) -> Result<(u16, axum::body::Bytes), String> {
         let request = self
             .client
             .post(self.url(endpoint, path)?)
@@ -143,9 +146,7 @@ impl Nodes {
             let bytes = response.bytes().await.map_err(|e| e.without_url().to_string())?;
             Ok::<_, String>((status, bytes))
         });
-        let (status, bytes) = exchange.await.map_err(|e| format!("exchange task: {e}"))??;
-        let value = serde_json::from_slice(&bytes).map_err(|e| format!("answer: {e}"))?;
-        Ok((status, value))
+        exchange.await.map_err(|e| format!("exchange task: {e}"))?
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(u32, [u8; 32]), EncapsulationKey>> {

@@ -129,7 +129,7 @@ pub async fn run(
     for (chain_id, events) in subscriptions {
         background.spawn(watch_events(Arc::clone(&state), chain_id, events));
     }
-    background.spawn(prune(Arc::clone(&state)));
+    background.spawn(prune(Arc::clone(&state), config.prune_interval));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -197,8 +197,9 @@ async fn watch_events(state: Arc<AppState>, chain_id: u64, mut events: Receiver<
 }
 
 /// Forgets replay keys past every chain's window and old rate counters.
-async fn prune(state: Arc<AppState>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
+async fn prune(state: Arc<AppState>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let lowest = state

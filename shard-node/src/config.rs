@@ -10,6 +10,7 @@
 //! log_format = "json"                               # or "compact"
 //! # worker_threads = 0   # 0: one thread runs everything (several nodes sharing a machine);
 //! #                      # N: N runtime workers; absent: one per core
+//! prune_interval_secs = 30  # how often expired replay keys are deleted
 //!
 //! [limits]
 //! request_timeout_ms = 10000  # a request past this answers 503 `timeout`
@@ -35,7 +36,7 @@
 //! Environment overrides (applied after the file): `CIFER_NODE_LISTEN`,
 //! `CIFER_NODE_DATABASE_URL`, `CIFER_NODE_SEALING_KEY`, `CIFER_NODE_IDENTITY`,
 //! `CIFER_NODE_NODE_ID`, `CIFER_NODE_MAX_BODY_BYTES`, `CIFER_NODE_LOG_FORMAT`,
-//! `CIFER_NODE_WORKER_THREADS`,
+//! `CIFER_NODE_WORKER_THREADS`, `CIFER_NODE_PRUNE_INTERVAL_SECS`,
 //! `CIFER_NODE_RATE_LIMIT_BURST`, `CIFER_NODE_RATE_LIMIT_PER_SECOND`, and per chain
 //! `CIFER_NODE_CHAIN_<chainId>_RPC_URLS` (comma-separated; keeps API keys out of the file).
 //!
@@ -44,6 +45,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use cifer_service::config::{ChainSection, anchor, override_rpc_urls, resolve_chains};
 pub use cifer_service::config::{ChainSettings, ConfigError, redact_url};
@@ -70,6 +72,9 @@ impl Default for RateLimit {
     }
 }
 
+const fn default_prune_interval_secs() -> u64 {
+    30
+}
 const fn default_max_body() -> usize {
     64 * 1024
 }
@@ -91,6 +96,8 @@ struct RawConfig {
     #[serde(default)]
     log_format: LogFormat,
     worker_threads: Option<usize>,
+    #[serde(default = "default_prune_interval_secs")]
+    prune_interval_secs: u64,
     #[serde(default)]
     rate_limit: RateLimit,
     #[serde(default)]
@@ -123,6 +130,10 @@ pub struct Config {
     /// one thread each, which wakes no other runtime thread; a node on its own machine
     /// uses its cores.
     pub worker_threads: Option<usize>,
+    /// How often replay keys that can no longer be replayed (their request is stale at
+    /// every served chain's head) are deleted. Only the table's size depends on it: a
+    /// claimed key is refused until it is deleted, and it is deleted only once stale.
+    pub prune_interval: Duration,
     /// Per-signer rate limit of releases.
     pub rate_limit: RateLimit,
     /// Request deadline and in-flight cap (`[limits]`).
@@ -142,6 +153,7 @@ impl core::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("log_format", &self.log_format)
             .field("worker_threads", &self.worker_threads)
+            .field("prune_interval", &self.prune_interval)
             .field("rate_limit", &self.rate_limit)
             .field("chains", &self.chains)
             .finish()
@@ -208,6 +220,10 @@ impl Config {
             raw.worker_threads =
                 Some(v.parse().map_err(parsed("WORKER_THREADS", "expected a thread count"))?);
         }
+        if let Some(v) = var("PRUNE_INTERVAL_SECS") {
+            raw.prune_interval_secs =
+                v.parse().map_err(parsed("PRUNE_INTERVAL_SECS", "expected seconds"))?;
+        }
         if let Some(v) = var("RATE_LIMIT_BURST") {
             raw.rate_limit.burst =
                 v.parse().map_err(parsed("RATE_LIMIT_BURST", "expected a u32"))?;
@@ -223,6 +239,9 @@ impl Config {
         }
         if raw.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid("max_body_bytes must be at least 1024".into()));
+        }
+        if raw.prune_interval_secs == 0 {
+            return Err(ConfigError::Invalid("prune_interval_secs must be at least 1".into()));
         }
         if raw.rate_limit.burst == 0
             || !raw.rate_limit.per_second.is_finite()
@@ -245,6 +264,7 @@ impl Config {
             max_body_bytes: raw.max_body_bytes,
             log_format: raw.log_format,
             worker_threads: raw.worker_threads,
+            prune_interval: Duration::from_secs(raw.prune_interval_secs),
             rate_limit: raw.rate_limit,
             limits: raw.limits,
             chains,
@@ -257,7 +277,6 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
     use std::collections::HashMap;
-    use std::time::Duration;
 
     use super::*;
 
@@ -289,6 +308,7 @@ cluster_registry = "0x2222222222222222222222222222222222222222"
         assert_eq!(c.node_id, 2);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.worker_threads, None);
+        assert_eq!(c.prune_interval, Duration::from_secs(30));
         assert_eq!(c.rate_limit, RateLimit::default());
         assert_eq!(c.chains[0].freshness_window, 64);
         assert_eq!(c.chains[0].view.poll_interval, Duration::from_secs(2));
@@ -305,11 +325,13 @@ cluster_registry = "0x2222222222222222222222222222222222222222"
                 ("CIFER_NODE_LOG_FORMAT", "compact"),
                 ("CIFER_NODE_RATE_LIMIT_BURST", "3"),
                 ("CIFER_NODE_WORKER_THREADS", "0"),
+                ("CIFER_NODE_PRUNE_INTERVAL_SECS", "600"),
                 ("CIFER_NODE_CHAIN_31337_RPC_URLS", "http://a:1, http://b:2"),
             ],
         )
         .unwrap();
         assert_eq!(c.worker_threads, Some(0));
+        assert_eq!(c.prune_interval, Duration::from_secs(600));
         let file = parse(&format!("worker_threads = 3\n{BASE}"), &[]).unwrap();
         assert_eq!(file.worker_threads, Some(3));
         let err = parse(BASE, &[("CIFER_NODE_WORKER_THREADS", "-1")]).unwrap_err();
@@ -346,6 +368,8 @@ cluster_registry = "0x2222222222222222222222222222222222222222"
         assert!(matches!(parse(&unknown, &[]), Err(ConfigError::Parse { .. })));
         let both = BASE.replace("[[chains]]", "[[chains]]\ndeployment = \"d.json\"");
         assert!(matches!(parse(&both, &[]), Err(ConfigError::Invalid(_))));
+        let never = format!("prune_interval_secs = 0\n{BASE}");
+        assert!(matches!(parse(&never, &[]), Err(ConfigError::Invalid(_))));
         let twice = format!("{BASE}{}", &BASE[BASE.find("[[chains]]").unwrap()..]);
         assert!(matches!(parse(&twice, &[]), Err(ConfigError::Invalid(_))));
     }

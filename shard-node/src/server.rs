@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use cifer_chain::ChainView;
 use tokio::task::JoinSet;
@@ -90,7 +89,7 @@ pub async fn run(
     for (chain_id, events) in subscriptions {
         background.spawn(crate::watcher::watch_events(Arc::clone(&state), chain_id, events));
     }
-    background.spawn(crate::watcher::prune_replays(Arc::clone(&state), Duration::from_secs(30)));
+    background.spawn(crate::watcher::prune_replays(Arc::clone(&state), config.prune_interval));
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, "listening");
