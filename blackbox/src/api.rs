@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -135,6 +135,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
@@ -340,9 +341,12 @@ async fn deliver_checked(
 
 async fn public_key(
     State(state): State<Arc<AppState>>,
-    Path((chain_id, secret_id)): Path<(u64, String)>,
+    path: Result<Path<(u64, String)>, PathRejection>,
 ) -> Response {
     let run = async {
+        let Path((chain_id, secret_id)) = path.map_err(|_| {
+            ApiError::bad_request("path: expected /v1/secrets/{chainId (u64)}/{secretId}/key")
+        })?;
         let id = wire::uint256("secretId", &secret_id).map_err(bad_field)?;
         let chain = served(&state, chain_id)?;
         let at = chain.view.pinned().map_err(|e| chain_error(&e))?;
@@ -938,7 +942,14 @@ const fn default_limit() -> u32 {
     100
 }
 
-async fn audit_log(State(state): State<Arc<AppState>>, Query(q): Query<AuditQuery>) -> Response {
+async fn audit_log(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = query else {
+        return ApiError::bad_request("query: after and limit must be unsigned integers")
+            .into_response();
+    };
     match state.store.read_audit(q.after, q.limit.min(1000)).await {
         Ok(records) => {
             let entries: Vec<Value> = records
@@ -1027,6 +1038,10 @@ async fn openapi() -> Response {
 
 async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "this route does not take this method")
 }
 
 #[cfg(test)]

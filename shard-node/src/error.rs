@@ -55,13 +55,15 @@ pub enum ErrorCode {
     NoFragment,
     /// No such route.
     NotFound,
+    /// The route exists but not with this method (the `Allow` header lists the ones it has).
+    MethodNotAllowed,
     /// Anything else; details are only in the node's log.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in a fixed order (metrics).
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::BadRequest,
         Self::PayloadTooLarge,
         Self::UnknownChain,
@@ -83,6 +85,7 @@ impl ErrorCode {
         Self::Conflict,
         Self::NoFragment,
         Self::NotFound,
+        Self::MethodNotAllowed,
         Self::Internal,
     ];
 
@@ -111,6 +114,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::NoFragment => "no_fragment",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
         }
     }
@@ -133,6 +137,7 @@ impl ErrorCode {
             }
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::ChainUnavailable | Self::NodeKeyMismatch => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

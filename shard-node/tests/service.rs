@@ -461,6 +461,9 @@ async fn refusals() {
     let r = http.get(node.url("/nope")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 404);
     assert_eq!(code(&r.json().await.unwrap()), "not_found");
+    let r = http.get(node.url("/v1/release")).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["allow"].to_str().unwrap()), (405, "POST"));
+    assert_eq!(code(&r.json().await.unwrap()), "method_not_allowed");
     let doc: serde_json::Value =
         http.get(node.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));

@@ -402,7 +402,8 @@ impl Store {
     }
 
     async fn read_audit_raw(&self, after_seq: u64, limit: u32) -> Result<Vec<RawAuditRow>> {
-        let after = to_i64("after_seq", after_seq)?;
+        // Sequence numbers are positive i64s: nothing comes after one beyond them.
+        let Ok(after) = i64::try_from(after_seq) else { return Ok(Vec::new()) };
         let sql = format!("{SELECT_COLUMNS} WHERE seq > $1 ORDER BY seq LIMIT $2");
         Ok(dispatch!(&self.backend, pool => {
             let rows = sqlx::query(&sql)

@@ -576,6 +576,9 @@ async fn audit_chain_verifies_and_detects_edits(db: &Db) {
     assert_eq!((head.seq, head.hash), (6, records[5].hash));
     assert_eq!(store.read_audit(0, 100).await.unwrap(), records);
     assert_eq!(store.read_audit(4, 1).await.unwrap(), records[4..5]);
+    // Past the last entry, and past any sequence number the database can hold: nothing.
+    assert!(store.read_audit(6, 100).await.unwrap().is_empty());
+    assert!(store.read_audit(u64::MAX, 100).await.unwrap().is_empty());
 
     let raw = db.raw().await;
     // The log refuses edits and deletes while the triggers are there.

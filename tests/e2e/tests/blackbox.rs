@@ -233,6 +233,23 @@ async fn decryption_authorization_faults_liars_and_audit() {
     assert_eq!((thin.0, code(&thin.1)), (403, "thin_mode_disabled"));
     let (s, v) = get(&format!("{bb}/nope")).await;
     assert_eq!((s, code(&v)), (404, "not_found"));
+    // Every refusal is a typed JSON error, also those axum's extractors and router make.
+    let wrong_method = reqwest::Client::new().get(&url).send().await.unwrap();
+    assert_eq!(wrong_method.status().as_u16(), 405);
+    assert_eq!(wrong_method.headers()["allow"], "POST");
+    assert_eq!(code(&wrong_method.json().await.unwrap()), "method_not_allowed");
+    for bad in [
+        "v1/secrets/abc/1/key",
+        "v1/secrets/99999999999999999999999/1/key",
+        "v1/audit?after=abc",
+        "v1/audit?limit=-1",
+    ] {
+        let (s, v) = get(&format!("{bb}/{bad}")).await;
+        assert_eq!((s, code(&v)), (400, "bad_request"), "{bad}: {v}");
+    }
+    // Past any sequence number: an empty page, not an error.
+    let (s, v) = get(&format!("{bb}/v1/audit?after={}", u64::MAX)).await;
+    assert_eq!((s, v["entries"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
     let health = get(&format!("{bb}/health")).await;
     assert_eq!(health.0, 200, "{}", health.1);
     assert_eq!(health.1["chains"][0]["registered"], true, "{}", health.1);
