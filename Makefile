@@ -5,7 +5,7 @@ CARGO ?= cargo
 # One package set and feature set everywhere, so the shared target dir is reused.
 CARGO_FLAGS := --workspace --all-features --locked
 
-.PHONY: setup run run-local devnet-up devnet-down test test-rust test-interop test-contracts invariants pr fmt-check clippy bench bench-node bench-system bench-instructions fuzz
+.PHONY: setup run run-local devnet-up devnet-down test test-rust test-interop test-contracts test-api invariants pr fmt-check clippy bench bench-node bench-system bench-instructions fuzz
 
 setup: node_modules/.installed .venv-ok
 
@@ -33,7 +33,7 @@ devnet-up: setup
 devnet-down:
 	bash scripts/devnet.sh down
 
-test: setup test-rust test-interop test-contracts invariants
+test: setup test-rust test-interop test-contracts test-api invariants
 
 # The end-to-end tests (tests/e2e) start the binaries through scripts/devnet.sh: build them
 # first (same flags, so nothing is built twice).
@@ -44,6 +44,11 @@ test-rust:
 test-interop:
 	$(CARGO) build $(CARGO_FLAGS) --bin cifer
 	bash tests/interop/run.sh target/debug/cifer
+
+# schemathesis against both OpenAPI documents, on a devnet of the debug binaries.
+test-api: setup
+	$(CARGO) build $(CARGO_FLAGS) --bins
+	bash scripts/api-fuzz.sh
 
 test-contracts: setup
 	bash scripts/contracts-check.sh
