@@ -769,8 +769,10 @@ enum ReleaseAnswer {
 /// looks like one (lower-case letters and `_`, at most 32), else `?`: the code ends up in
 /// logs and in the answer to the user, and a lying node chooses its bytes.
 fn release_answer(status: u16, bytes: &[u8]) -> Result<ReleaseAnswer, String> {
-    let reply: ReleaseReply<'_> =
-        serde_json::from_slice(bytes).map_err(|e| format!("answer: {e}"))?;
+    // serde's message may quote the value it rejected: name only the place.
+    let reply: ReleaseReply<'_> = serde_json::from_slice(bytes).map_err(|e| {
+        format!("answer: not the expected JSON (line {}, column {})", e.line(), e.column())
+    })?;
     if status != 200 {
         let code = reply
             .error
@@ -1069,5 +1071,7 @@ mod tests {
             assert!(release_answer(200, bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
         assert!(release_answer(200, b"not json").unwrap_err().starts_with("answer: "));
+        let quoted = release_answer(403, br#"{"error":"<b>lie</b>"}"#).unwrap_err();
+        assert!(quoted.starts_with("answer: ") && !quoted.contains("lie"), "{quoted}");
     }
 }
