@@ -504,7 +504,7 @@ pub fn combine(commitments: &Commitments, fragments: &[Fragment]) -> Result<Seed
 /// bits, a digest reveals nothing usable. When full it is emptied (checks are redone).
 pub struct VerificationMemo {
     salt: [u8; 32],
-    seen: Bounded<()>,
+    seen: Bounded<[u8; 32], ()>,
 }
 
 impl fmt::Debug for VerificationMemo {
@@ -515,19 +515,20 @@ impl fmt::Debug for VerificationMemo {
     }
 }
 
-/// A map by 32-byte digest behind a mutex, emptied when it reaches `capacity` (a miss
-/// only costs redoing work): the store of [`VerificationMemo`].
-struct Bounded<V> {
+/// A map behind a mutex, emptied when it reaches `capacity` (a miss only costs redoing
+/// work): the store of [`VerificationMemo`] (by digest) and [`CommitmentsCache`] (by the
+/// commitments' bytes).
+struct Bounded<K, V> {
     capacity: usize,
-    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], V>>,
+    map: std::sync::Mutex<std::collections::HashMap<K, V>>,
 }
 
-impl<V> Bounded<V> {
+impl<K: Eq + std::hash::Hash, V> Bounded<K, V> {
     fn new(capacity: usize) -> Self {
         Self { capacity, map: std::sync::Mutex::new(std::collections::HashMap::new()) }
     }
 
-    fn insert(&self, key: [u8; 32], value: V) {
+    fn insert(&self, key: K, value: V) {
         let mut map = self.lock();
         if map.len() >= self.capacity {
             map.clear();
@@ -539,7 +540,7 @@ impl<V> Bounded<V> {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], V>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<K, V>> {
         self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
@@ -620,13 +621,14 @@ impl VerificationMemo {
 /// which costs far less per lookup than a cryptographic hash and cannot confuse two sets.
 /// When full it is emptied (entries are decoded again).
 pub struct CommitmentsCache {
-    capacity: usize,
-    decoded: std::sync::Mutex<std::collections::HashMap<Arc<[u8]>, Commitments>>,
+    decoded: Bounded<Arc<[u8]>, Commitments>,
 }
 
 impl fmt::Debug for CommitmentsCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CommitmentsCache").field("capacity", &self.capacity).finish_non_exhaustive()
+        f.debug_struct("CommitmentsCache")
+            .field("capacity", &self.decoded.capacity)
+            .finish_non_exhaustive()
     }
 }
 
@@ -634,7 +636,7 @@ impl CommitmentsCache {
     /// An empty cache of at most `capacity` entries.
     #[must_use]
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, decoded: std::sync::Mutex::new(std::collections::HashMap::new()) }
+        Self { decoded: Bounded::new(capacity) }
     }
 
     /// [`Commitments::from_bytes`]`(bytes)`, from the cache when these exact bytes were
@@ -643,26 +645,18 @@ impl CommitmentsCache {
     /// # Errors
     /// As [`Commitments::from_bytes`] (failures are not cached).
     pub fn decode(&self, bytes: &[u8]) -> Result<Commitments> {
-        if let Some(c) = self.lock().get(bytes) {
+        if let Some(c) = self.decoded.lock().get(bytes) {
             return Ok(c.clone());
         }
         let c = Commitments::from_bytes(bytes)?;
-        let mut map = self.lock();
-        if map.len() >= self.capacity {
-            map.clear();
-        }
-        map.insert(Arc::clone(&c.bytes), c.clone());
+        self.decoded.insert(Arc::clone(&c.bytes), c.clone());
         Ok(c)
     }
 
     /// Number of entries.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Arc<[u8]>, Commitments>> {
-        self.decoded.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.decoded.len()
     }
 
     /// Whether the cache is empty.
