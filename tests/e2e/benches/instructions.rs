@@ -9,10 +9,11 @@
 //! `--settle-ms`: a pause after the set-up (which mines blocks), so that the services'
 //! chain views reach the head before the first request and none is answered `future`.
 //!
-//! The script runs it twice (N1 and N2 decryptions) with the black box, one shard node and
-//! this process under callgrind, and divides the difference of the instruction counts by
-//! `N2 - N1`: what each process executes per decryption, with set-up and start-up cancelled
-//! out. Unlike CPU time on a shared VM, that count is the same from one run to the next.
+//! The script runs it in three pairs (N1 and N2 decryptions) with the black box, one shard
+//! node and this process under callgrind, divides each pair's difference of the instruction
+//! counts by `N2 - N1` (what each process executes per decryption, with set-up and start-up
+//! cancelled out) and prints the median. Unlike CPU time on a shared VM, that count is
+//! nearly the same from one run to the next.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, reason = "bench")]
 
 use std::path::PathBuf;
