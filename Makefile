@@ -13,9 +13,9 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-.venv-ok: tests/interop/requirements.txt
-	python3 -c 'import cryptography, sys; sys.exit(0 if cryptography.__version__ >= "46" else 1)' 2>/dev/null \
-	  || pip install --quiet -r tests/interop/requirements.txt
+# The interop tests' Python side (cryptography), pinned, in its own virtualenv.
+.venv-ok: tests/interop/requirements.txt scripts/pyvenv.sh
+	bash scripts/pyvenv.sh .venv-interop tests/interop/requirements.txt
 	touch $@
 
 # The devnet round trip (anvil, contracts, five shard nodes, the black box, the CLI).

@@ -18,16 +18,7 @@ root="$PWD"
 
 # schemathesis and its dependencies, pinned, in their own virtualenv.
 venv="$root/.venv-api"
-if ! cmp -s tests/api/requirements.txt "$venv/requirements.txt" 2>/dev/null; then
-  echo "== installing schemathesis (tests/api/requirements.txt) into .venv-api"
-  rm -rf "$venv"
-  python3 -m venv "$venv" || {
-    echo "api-fuzz: python3 -m venv failed; it needs python3's venv module (Debian: python3-venv)" >&2
-    exit 1
-  }
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/api/requirements.txt
-  cp tests/api/requirements.txt "$venv/requirements.txt"
-fi
+bash scripts/pyvenv.sh "$venv" tests/api/requirements.txt
 
 dir="$(mktemp -d)"
 export DEVNET_DIR="$dir/devnet" DEVNET_PORT="${DEVNET_PORT:-38845}"

@@ -5,7 +5,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cifer="${1:-$root/target/debug/cifer}"
-py="python3 $root/tests/interop/cifer_py.py"
+# The Python side runs in its own virtualenv (pinned cryptography, tests/interop/requirements.txt).
+bash "$root/scripts/pyvenv.sh" "$root/.venv-interop" "$root/tests/interop/requirements.txt"
+py="$root/.venv-interop/bin/python $root/tests/interop/cifer_py.py"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 passed=0 failed=0
