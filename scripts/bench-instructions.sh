@@ -13,7 +13,10 @@
 # Caveats: valgrind's virtual CPU has no SHA extensions (SHA-256 runs its portable code:
 # HKDF shows ~10x heavier than on the real CPU) and no AVX-512; other code takes the paths
 # it takes natively. A count is not a time: a cache miss or a syscall counts as little.
-# Env: N1 (10), N2 (60), DEVNET_PORT (38645).
+# Env: N1 (10), N2 (60), DEVNET_PORT (38645), BREAKDOWN (a number: also print that many
+# functions of the black box and of the node, by their own instructions per decryption,
+# from the middle pair), KEEP_CALLGRIND (a directory: the callgrind files are copied there;
+# dumps are numbered from 1, start-up first, then the pairs' runs in order).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$PWD"
@@ -41,13 +44,13 @@ ln -s "$root/target/release/cifer" "$bin/cifer"
 # The black box and node1 under callgrind; the other four nodes run natively.
 cat >"$bin/cifer-blackbox" <<EOF
 #!/usr/bin/env bash
-[ "\${1:-}" = --config ] && exec valgrind --tool=callgrind --callgrind-out-file="$dir/cg.blackbox" "$root/target/release/cifer-blackbox" "\$@"
+[ "\${1:-}" = --config ] && exec valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$dir/cg.blackbox" "$root/target/release/cifer-blackbox" "\$@"
 exec "$root/target/release/cifer-blackbox" "\$@"
 EOF
 cat >"$bin/cifer-shard-node" <<EOF
 #!/usr/bin/env bash
 case "\${1:-} \${2:-}" in
-  "--config "*/node1/*) exec valgrind --tool=callgrind --callgrind-out-file="$dir/cg.node1" "$root/target/release/cifer-shard-node" "\$@" ;;
+  "--config "*/node1/*) exec valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$dir/cg.node1" "$root/target/release/cifer-shard-node" "\$@" ;;
 esac
 exec "$root/target/release/cifer-shard-node" "\$@"
 EOF
@@ -63,7 +66,8 @@ chmod +x "$bin/cifer-blackbox" "$bin/cifer-shard-node"
 export DEVNET_DIR="$dir/devnet" DEVNET_PORT="${DEVNET_PORT:-38645}" BIN_DIR="$bin" DEVNET_POLL_MS=1000
 export NODE_EXTRA="prune_interval_secs = 86400" BB_EXTRA="prune_interval_secs = 86400"
 mkdir -p "$DEVNET_DIR"
-trap 'bash scripts/devnet.sh down >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+keep() { [ -z "${KEEP_CALLGRIND:-}" ] || { mkdir -p "$KEEP_CALLGRIND" && cp "$dir"/cg.* "$KEEP_CALLGRIND"/ 2>/dev/null; } || true; }
+trap 'bash scripts/devnet.sh down >/dev/null 2>&1 || true; keep; rm -rf "$dir"' EXIT
 bash scripts/devnet.sh up >/dev/null
 pid_of() { awk -v n="$1" '$1 == n { print $2 }' "$DEVNET_DIR/pids"; }
 bb="$(pid_of blackbox1)"
@@ -133,3 +137,35 @@ for name, p in rows:
 services = med["instructions_per_decryption_blackbox"] + 5 * med["instructions_per_release_node1"]
 print(f"instructions_per_decryption_services {services:.0f} (black box + 5 nodes)")
 PY
+
+# Per function (exclusive instructions), the difference of the middle pair's two dumps:
+# what one more decryption costs, function by function.
+if [ -n "${BREAKDOWN:-}" ]; then
+  for proc in blackbox node1; do
+    echo "== $proc: top $BREAKDOWN functions, own instructions per decryption (pair 2)"
+    python3 - "$dir/cg.$proc.4" "$dir/cg.$proc.5" "$((n2 - n1))" "$BREAKDOWN" <<'PY'
+import collections, re, sys
+def own(path):
+    cost, fn, call = collections.Counter(), None, False
+    for line in open(path, errors="replace"):
+        if line.startswith("fn="):
+            fn = re.sub(r"^\(\d+\) ?", "", line[3:].strip()) or fn
+        elif line.startswith("calls="):
+            call = True  # the next cost line is the call's inclusive cost
+        elif line[:1].isdigit() or line[:1] in "+-*":
+            parts = line.split()
+            if len(parts) >= 2:
+                if call:
+                    call = False
+                else:
+                    cost[fn] += int(parts[1])
+    return cost
+a, b = own(sys.argv[1]), own(sys.argv[2])
+n, top = float(sys.argv[3]), int(sys.argv[4])
+diff = collections.Counter({f: b[f] - a.get(f, 0) for f in b})
+total = sum(diff.values())
+for f, c in diff.most_common(top):
+    print(f"{c / n:10.0f} {100 * c / total:5.1f} %  {f[:110]}")
+PY
+  done
+fi
