@@ -15,8 +15,9 @@
 # it takes natively. A count is not a time: a cache miss or a syscall counts as little.
 # Env: N1 (10), N2 (60), DEVNET_PORT (38645), BREAKDOWN (a number: also print that many
 # functions of the black box and of the node, by their own instructions per decryption,
-# from the middle pair), KEEP_CALLGRIND (a directory: the callgrind files are copied there;
-# dumps are numbered from 1, start-up first, then the pairs' runs in order).
+# from the pair whose total is the median), KEEP_CALLGRIND (a directory: the callgrind
+# files are copied there; dumps are numbered from 1, start-up first, then the pairs' runs
+# in order).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$PWD"
@@ -138,13 +139,12 @@ services = med["instructions_per_decryption_blackbox"] + 5 * med["instructions_p
 print(f"instructions_per_decryption_services {services:.0f} (black box + 5 nodes)")
 PY
 
-# Per function (exclusive instructions), the difference of the middle pair's two dumps:
-# what one more decryption costs, function by function.
+# Per function (exclusive instructions): the difference of the two dumps of the pair
+# whose total is the median printed above, so the breakdown adds up to that figure.
 if [ -n "${BREAKDOWN:-}" ]; then
   for proc in blackbox node1; do
-    echo "== $proc: top $BREAKDOWN functions, own instructions per decryption (pair 2)"
-    python3 - "$dir/cg.$proc.4" "$dir/cg.$proc.5" "$((n2 - n1))" "$BREAKDOWN" <<'PY'
-import collections, re, sys
+    python3 - "$((n2 - n1))" "$BREAKDOWN" "$proc" "$dir"/cg."$proc".{2,3,4,5,6,7} <<'PY'
+import collections, re, statistics, sys
 def own(path):
     cost, fn, call = collections.Counter(), None, False
     for line in open(path, errors="replace"):
@@ -160,10 +160,14 @@ def own(path):
                 else:
                     cost[fn] += int(parts[1])
     return cost
-a, b = own(sys.argv[1]), own(sys.argv[2])
-n, top = float(sys.argv[3]), int(sys.argv[4])
-diff = collections.Counter({f: b[f] - a.get(f, 0) for f in b})
-total = sum(diff.values())
+n, top, proc, dumps = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+pairs = []
+for i in range(3):
+    a, b = own(dumps[2 * i]), own(dumps[2 * i + 1])
+    diff = collections.Counter({f: b[f] - a.get(f, 0) for f in b})
+    pairs.append((sum(diff.values()), i + 1, diff))
+total, pair, diff = sorted(pairs, key=lambda p: p[0])[1]
+print(f"== {proc}: top {top} functions, own instructions per decryption (pair {pair}, the median)")
 for f, c in diff.most_common(top):
     print(f"{c / n:10.0f} {100 * c / total:5.1f} %  {f[:110]}")
 PY
