@@ -7,15 +7,12 @@ CARGO_FLAGS := --workspace --all-features --locked
 
 .PHONY: setup run run-local devnet-up devnet-down test test-rust test-interop test-contracts test-api invariants pr fmt-check clippy bench bench-node bench-system bench-instructions fuzz
 
-setup: node_modules/.installed .venv-ok
+# The Python test tools (interop, schemathesis) set up their own pinned virtualenvs when
+# they run (scripts/pyvenv.sh), so setup is the npm side only.
+setup: node_modules/.installed
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
-	touch $@
-
-# The interop tests' Python side (cryptography), pinned, in its own virtualenv.
-.venv-ok: tests/interop/requirements.txt scripts/pyvenv.sh
-	bash scripts/pyvenv.sh .venv-interop tests/interop/requirements.txt
 	touch $@
 
 # The devnet round trip (anvil, contracts, five shard nodes, the black box, the CLI).
