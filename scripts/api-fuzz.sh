@@ -11,7 +11,7 @@
 #
 # Env: BIN_DIR (target/debug), API_FUZZ_EXAMPLES (40 per operation), API_FUZZ_SEED (1: the
 # same cases on every run, so CI does not flake on a new one; set another seed, or more
-# examples, to search further), DEVNET_PORT (38845).
+# examples, to search further), DEVNET_PORT (28845).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$PWD"
@@ -21,7 +21,11 @@ venv="$root/.venv-api"
 bash scripts/pyvenv.sh "$venv" tests/api/requirements.txt
 
 dir="$(mktemp -d)"
-export DEVNET_DIR="$dir/devnet" DEVNET_PORT="${DEVNET_PORT:-38845}"
+# The default ports lie below the kernel's ephemeral range (32768-60999 on Linux), like
+# the e2e tests' (tests/e2e free_ports): a port inside it, free when devnet.sh checks, can
+# become the local port of an outgoing connection (forge's, cast's, a test's) before the
+# service binds it ("Address already in use", seen in CI with 38845).
+export DEVNET_DIR="$dir/devnet" DEVNET_PORT="${DEVNET_PORT:-28845}"
 export BIN_DIR="${BIN_DIR:-$root/target/debug}" BB_EXTRA="thin_mode = true"
 mkdir -p "$DEVNET_DIR"
 trap 'bash scripts/devnet.sh down >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT

@@ -13,7 +13,7 @@
 # Caveats: valgrind's virtual CPU has no SHA extensions (SHA-256 runs its portable code:
 # HKDF shows ~10x heavier than on the real CPU) and no AVX-512; other code takes the paths
 # it takes natively. A count is not a time: a cache miss or a syscall counts as little.
-# Env: N1 (10), N2 (60), DEVNET_PORT (38645), BREAKDOWN (a number: also print that many
+# Env: N1 (10), N2 (60), DEVNET_PORT (28645), BREAKDOWN (a number: also print that many
 # functions of the black box and of the node, by their own instructions per decryption,
 # from the pair whose total is the median), KEEP_CALLGRIND (a directory: the callgrind
 # files are copied there; dumps are numbered from 1, start-up first, then the pairs' runs
@@ -64,7 +64,7 @@ chmod +x "$bin/cifer-blackbox" "$bin/cifer-shard-node"
 # The services' pruning of expired replay keys runs every 30 s by default and would land in
 # whichever run is going on (a node's median moved by ~10 % between devnets): here it runs
 # once a day, i.e. never during the bench. Its per-release share is a batch DELETE.
-export DEVNET_DIR="$dir/devnet" DEVNET_PORT="${DEVNET_PORT:-38645}" BIN_DIR="$bin" DEVNET_POLL_MS=1000
+export DEVNET_DIR="$dir/devnet" DEVNET_PORT="${DEVNET_PORT:-28645}" BIN_DIR="$bin" DEVNET_POLL_MS=1000
 export NODE_EXTRA="prune_interval_secs = 86400" BB_EXTRA="prune_interval_secs = 86400"
 mkdir -p "$DEVNET_DIR"
 keep() { [ -z "${KEEP_CALLGRIND:-}" ] || { mkdir -p "$KEEP_CALLGRIND" && cp "$dir"/cg.* "$KEEP_CALLGRIND"/ 2>/dev/null; } || true; }

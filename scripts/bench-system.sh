@@ -8,13 +8,13 @@
 #   3. `cifer encrypt`/`decrypt` of 1 GiB against Debian's `age`, and the core ratios
 #      (scripts/bench-core.sh).
 # Output lines are `name value`. Env: BENCH_CLIENTS (32), BENCH_SECONDS (20),
-# BENCH_SAMPLES (300), DEVNET_PORT (38545), SKIP_AGE=1 to skip step 3.
+# BENCH_SAMPLES (300), DEVNET_PORT (28545), SKIP_AGE=1 to skip step 3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 cargo build --release --workspace --all-features --locked --bins
 dir="$(mktemp -d)"
-export DEVNET_DIR="$dir" DEVNET_PORT="${DEVNET_PORT:-38545}" BIN_DIR="$PWD/target/release"
+export DEVNET_DIR="$dir" DEVNET_PORT="${DEVNET_PORT:-28545}" BIN_DIR="$PWD/target/release"
 trap 'bash scripts/devnet.sh down >/dev/null; rm -rf "$dir"' EXIT
 bash scripts/devnet.sh up >/dev/null
 echo "== whole system ($(nproc) cores): anvil + 5 nodes + black box + load generator"
