@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 static char buf[1 << 20];
@@ -29,7 +28,7 @@ int main(int argc, char **argv) {
   if (argc != 4) { fprintf(stderr, "usage: floor write|mmap2 FILE BYTES\n"); return 2; }
   size_t len = strtoull(argv[3], NULL, 10);
   for (size_t i = 0; i < sizeof buf; i++) buf[i] = (char)(i * 131 + 7);
-  int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) { perror("open"); return 1; }
   if (strcmp(argv[1], "write") == 0) {
     for (size_t off = 0; off < len;) {
@@ -39,15 +38,13 @@ int main(int argc, char **argv) {
       off += (size_t)w;
     }
   } else if (strcmp(argv[1], "mmap2") == 0) {
-    close(fd);
-    fd = open(argv[2], O_RDWR);
-    if (fd < 0 || ftruncate(fd, (off_t)len) != 0) { perror("ftruncate"); return 1; }
+    if (ftruncate(fd, (off_t)len) != 0) { perror("ftruncate"); return 1; }
     char *m = mmap(NULL, len, PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) { perror("mmap"); return 1; }
     size_t half = (len / 2) & ~(size_t)4095;
     struct part a = {m, 0, half}, b = {m, half, len};
     pthread_t t;
-    pthread_create(&t, NULL, fill, &b);
+    if (pthread_create(&t, NULL, fill, &b) != 0) { fprintf(stderr, "pthread_create failed\n"); return 1; }
     fill(&a);
     pthread_join(t, NULL);
     munmap(m, len);
