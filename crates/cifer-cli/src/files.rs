@@ -30,6 +30,9 @@ pub(crate) fn is_std(path: Option<&Path>) -> bool {
 /// A buffered input, with the progress bar that tracks it (cleared on drop).
 pub(crate) struct Input {
     reader: Box<dyn Read>,
+    /// A regular file given by path, with its length at open: the envelope drivers can
+    /// read it by offset from several threads (`envelope::*_positional`).
+    regular: Option<(File, u64)>,
     name: String,
     progress: Option<ProgressBar>,
 }
@@ -40,7 +43,12 @@ impl Input {
     pub(crate) fn open(path: Option<&Path>) -> Result<Self> {
         let Some(path) = path.filter(|_| !is_std(path)) else {
             let reader = Box::new(BufReader::with_capacity(BUF_SIZE, io::stdin().lock()));
-            return Ok(Self { reader, name: "standard input".into(), progress: None });
+            return Ok(Self {
+                reader,
+                regular: None,
+                name: "standard input".into(),
+                progress: None,
+            });
         };
         let name = format!("input {}", quoted(path));
         let file = File::open(path).map_err(|e| Failure::io(&name, &e))?;
@@ -49,6 +57,9 @@ impl Input {
             return Err(Failure::new(EXIT_IO, format!("{name}: is a directory")));
         }
         let len = meta.len();
+        // A second handle on the same open file (not a second open of the path, which
+        // could meet a different file); positional reads leave the shared offset alone.
+        let regular = if meta.is_file() { file.try_clone().ok().map(|f| (f, len)) } else { None };
         if len > PROGRESS_THRESHOLD && io::stderr().is_terminal() {
             let bar = ProgressBar::new(len);
             if let Ok(style) = ProgressStyle::with_template(
@@ -57,10 +68,11 @@ impl Input {
                 bar.set_style(style);
             }
             let reader = Box::new(BufReader::with_capacity(BUF_SIZE, bar.wrap_read(file)));
-            return Ok(Self { reader, name, progress: Some(bar) });
+            return Ok(Self { reader, regular, name, progress: Some(bar) });
         }
         Ok(Self {
             reader: Box::new(BufReader::with_capacity(BUF_SIZE, file)),
+            regular,
             name,
             progress: None,
         })
@@ -74,6 +86,21 @@ impl Input {
     /// The reader.
     pub(crate) fn reader(&mut self) -> &mut dyn Read {
         &mut self.reader
+    }
+
+    /// The input as a regular file and its length, for positional reads, if it is one
+    /// and nothing has been read through [`Self::reader`].
+    pub(crate) fn regular_file(&self) -> Option<(&File, u64)> {
+        self.regular.as_ref().map(|(f, len)| (f, *len))
+    }
+
+    /// `output`, advancing the progress bar (if any) by the bytes written: the progress
+    /// of the positional drivers, which do not read through [`Self::reader`].
+    pub(crate) fn track_output<'a>(&self, output: &'a mut dyn Write) -> Box<dyn Write + 'a> {
+        match &self.progress {
+            Some(bar) => Box::new(bar.wrap_write(output)),
+            None => Box::new(output),
+        }
     }
 }
 

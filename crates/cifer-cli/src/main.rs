@@ -183,8 +183,18 @@ fn encrypt(args: &EncryptArgs) -> Result<()> {
     }
     let mut input = Input::open(args.input.as_deref())?;
     let mut output = Output::create(args.output.as_deref())?;
-    envelope::encrypt(&recipient, header, &mut input.reader(), &mut output.writer())
-        .map_err(|e| Failure::core("encryption", &e))?;
+    let sealed = match input.regular_file() {
+        Some((file, len)) => envelope::encrypt_positional(
+            &recipient,
+            header,
+            file,
+            0,
+            len,
+            &mut input.track_output(output.writer()),
+        ),
+        None => envelope::encrypt(&recipient, header, &mut input.reader(), &mut output.writer()),
+    };
+    sealed.map_err(|e| Failure::core("encryption", &e))?;
     output.commit()
 }
 
@@ -202,7 +212,17 @@ fn decrypt(args: &DecryptArgs) -> Result<()> {
     let mut input = Input::open(args.input.as_deref())?;
     let mut output = Output::create(args.output.as_deref())?;
     let to_stdout = output.is_stdout();
-    if let Err(e) = envelope::decrypt(&seed, &mut input.reader(), &mut output.writer()) {
+    let opened = match input.regular_file() {
+        Some((file, len)) => envelope::decrypt_positional(
+            &seed,
+            file,
+            0,
+            len,
+            &mut input.track_output(output.writer()),
+        ),
+        None => envelope::decrypt(&seed, &mut input.reader(), &mut output.writer()),
+    };
+    if let Err(e) = opened {
         let failure = Failure::core(input.name(), &e);
         // A temporary output file is deleted when `output` drops.
         return Err(if to_stdout && failure.code() == fail::EXIT_DECRYPT {

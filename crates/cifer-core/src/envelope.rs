@@ -11,6 +11,7 @@ use crate::keys::{DecapsulationKey, EncapsulationKey, Seed, SharedSecret};
 use crate::pipeline::{
     default_threads, open_slice, open_stream_parallel, seal_slice_into, seal_stream_parallel,
 };
+use crate::positional::{ReadAt, ReadFrom, open_positional, seal_positional};
 use crate::schedule::StreamKey;
 use crate::stream::{ChunkOpener, ChunkSealer, read_full};
 use crate::suite::Suite;
@@ -183,6 +184,49 @@ pub fn decrypt(seed: &Seed, input: &mut impl Read, output: &mut impl Write) -> R
     decrypt_body(&key, &prefix, input, output)
 }
 
+/// [`encrypt`] for input that can be read by offset (a regular file): the `len` bytes of
+/// `input` from `start` on, read by the worker threads themselves
+/// ([`seal_positional`]), so that the calling thread only writes. Same envelope format;
+/// exactly `len` bytes are sealed.
+///
+/// # Errors
+/// As [`encrypt`]; [`Error::Io`] (`UnexpectedEof`) if the input ends before `len` bytes.
+pub fn encrypt_positional<R: ReadAt + ?Sized>(
+    recipient: &EncapsulationKey,
+    header: Header,
+    input: &R,
+    start: u64,
+    len: u64,
+    output: &mut impl Write,
+) -> Result<u64> {
+    let (prefix, key) = begin(recipient, header)?;
+    output.write_all(prefix.as_bytes())?;
+    let sealer = ChunkSealer::new(&key, &prefix, Backend::fastest())?;
+    seal_positional(sealer, input, start, len, output, positional_workers())
+}
+
+/// [`decrypt`] of the envelope held in `input` from `start` to `end` (a regular file and
+/// its length), the body read by the worker threads themselves ([`open_positional`]).
+/// Same results and errors as [`decrypt`] over those bytes.
+///
+/// # Errors
+/// As [`decrypt`].
+pub fn decrypt_positional<R: ReadAt + ?Sized>(
+    seed: &Seed,
+    input: &R,
+    start: u64,
+    end: u64,
+    output: &mut impl Write,
+) -> Result<u64> {
+    let mut reader = ReadFrom::new(input, start);
+    let prefix = read_prefix(&mut reader)?;
+    let key = seed.stream_key(&prefix)?;
+    let opener = ChunkOpener::new(&key, &prefix, Backend::fastest())?;
+    let body = reader.position();
+    let len = end.checked_sub(body).ok_or(Error::Truncated)?;
+    open_positional(opener, input, body, len, output, positional_workers())
+}
+
 /// Encrypts a byte slice into a new envelope, with OS randomness.
 ///
 /// # Errors
@@ -292,4 +336,10 @@ pub fn open_with_key(key: &DecapsulationKey, envelope: &[u8]) -> Result<Vec<u8>>
 pub fn open_body(key: &StreamKey, prefix: &EnvelopePrefix, body: &[u8]) -> Result<Vec<u8>> {
     let opener = ChunkOpener::new(key, prefix, Backend::fastest())?;
     open_slice(opener, body, slice_threads(body.len()))
+}
+
+/// Worker threads for the positional drivers: one core is left to the calling thread,
+/// which writes the output meanwhile (0 on one core: the sequential driver).
+fn positional_workers() -> usize {
+    default_threads().saturating_sub(1)
 }

@@ -5,8 +5,8 @@
 //! and key files, and verifiable fragments of the seed.
 //!
 //! **Architecture invariant:** this crate does no I/O of its own and knows nothing of
-//! HTTP, JSON, SQL or chains. It reads and writes only through the `Read`/`Write` values
-//! it is handed. `cargo tree -p cifer-core -e normal | grep -E 'tokio|sqlx|axum|alloy'`
+//! HTTP, JSON, SQL or chains. It reads and writes only through the `Read`/`Write`/`ReadAt`
+//! values it is handed. `cargo tree -p cifer-core -e normal | grep -E 'tokio|sqlx|axum|alloy'`
 //! prints nothing.
 //!
 //! ```
@@ -34,6 +34,7 @@ pub mod fragment;
 pub mod header;
 pub mod keys;
 pub mod pipeline;
+pub mod positional;
 pub mod schedule;
 pub mod stream;
 pub mod suite;

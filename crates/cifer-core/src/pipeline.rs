@@ -21,9 +21,9 @@ use crate::stream::{
 };
 
 /// Target plaintext bytes per batch.
-const BATCH_BYTES: usize = 4 << 20;
+pub(crate) const BATCH_BYTES: usize = 4 << 20;
 /// Bytes handled by the one-chunk sequential buffer before switching to batches.
-const WARM_UP_BYTES: usize = 1 << 20;
+pub(crate) const WARM_UP_BYTES: usize = 1 << 20;
 
 /// Worker threads to use: the machine's parallelism, at most 8.
 #[must_use]
@@ -52,7 +52,7 @@ impl Batch {
 ///
 /// Returns the I/O error if `io` failed, else the first (lowest-index) chunk failure as
 /// `Err((index, error))` so that callers can still release the chunks before it.
-fn crypto_alongside<F, G>(
+pub(crate) fn crypto_alongside<F, G>(
     buf: &mut [u8],
     slot: usize,
     n: usize,
