@@ -148,6 +148,27 @@ fn round_trip_three_mebibytes() {
     // No progress bar when stderr is not a terminal.
     assert!(out.stderr.is_empty());
     assert_eq!(fs::read(&back).unwrap(), plain);
+    // Files past 1 MiB go through the positional drivers, pipes through the stream
+    // drivers: each opens what the other sealed.
+    let piped = run_with(&["decrypt", "-i", s(&keys.identity)], &fs::read(&env).unwrap());
+    assert_ok(&piped);
+    assert!(piped.stdout == plain);
+    let sealed_from_pipe = run_with(&["encrypt", "-r", s(&keys.recipient)], &plain);
+    assert_ok(&sealed_from_pipe);
+    let env2 = dir.path().join("piped.cifr");
+    fs::write(&env2, &sealed_from_pipe.stdout).unwrap();
+    fs::remove_file(&back).unwrap();
+    assert_ok(&run(&["decrypt", "-i", s(&keys.identity), "-o", s(&back), s(&env2)]));
+    assert_eq!(fs::read(&back).unwrap(), plain);
+    fs::remove_file(&back).unwrap();
+    // A flipped bit deep in the body of a file fails, and leaves no output.
+    let mut bad = fs::read(&env).unwrap();
+    bad[2 << 20] ^= 4;
+    let env3 = dir.path().join("bad.cifr");
+    fs::write(&env3, &bad).unwrap();
+    let out = run(&["decrypt", "-i", s(&keys.identity), "-o", s(&back), s(&env3)]);
+    assert_error(&out, 5, "decryption failed");
+    assert!(!back.exists());
 }
 
 #[test]

@@ -111,6 +111,11 @@ fn write_all_vectored(output: &mut dyn Write, mut bufs: &mut [IoSlice<'_>]) -> i
     Ok(())
 }
 
+/// `min(x, cap)` as a `usize`.
+fn at_most(x: u64, cap: usize) -> usize {
+    usize::try_from(x).map_or(cap, |x| x.min(cap))
+}
+
 fn shrank() -> Error {
     Error::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "input ended before its length"))
 }
@@ -139,23 +144,22 @@ pub fn seal_positional<R: ReadAt + ?Sized>(
     let base = sealer.reserve(n, true)?;
     let sealer = &sealer;
     let slot = cs + TAG_LEN;
-    let k = (BATCH_BYTES / cs) as u64;
-    let (mut work, mut done) = (vec![0u8; k as usize * slot], vec![0u8; k as usize * slot]);
+    let k = BATCH_BYTES / cs;
+    let (mut work, mut done) = (vec![0u8; k * slot], vec![0u8; k * slot]);
     let mut pending = 0usize;
     let mut first = 0u64;
     while first < n {
-        let count = k.min(n - first);
+        let count = at_most(n - first, k);
         let (out, to_write) = (&mut *output, &done[..pending]);
         crypto_alongside(
             &mut work,
             slot,
-            count as usize,
+            count,
             threads,
             |j, place| {
                 let i = first + j as u64;
                 let at = i * cs as u64;
-                #[allow(clippy::cast_possible_truncation, reason = "at most cs")]
-                let pt_len = (len - at).min(cs as u64) as usize;
+                let pt_len = at_most(len - at, cs);
                 if read_full_at(input, &mut place[..pt_len], start + at)? < pt_len {
                     return Err(shrank());
                 }
@@ -165,11 +169,9 @@ pub fn seal_positional<R: ReadAt + ?Sized>(
         )?
         .map_err(|(_, e)| e)?;
         // Every chunk but the message's last is full, so the sealed slots are contiguous.
-        #[allow(clippy::cast_possible_truncation, reason = "one batch, at most 4 MiB")]
-        let batch_pt = (len - first * cs as u64).min(count * cs as u64) as usize;
-        pending = batch_pt + count as usize * TAG_LEN;
+        pending = at_most(len - first * cs as u64, count * cs) + count * TAG_LEN;
         std::mem::swap(&mut work, &mut done);
-        first += count;
+        first += count as u64;
     }
     output.write_all(&done[..pending])?;
     output.flush()?;
@@ -197,47 +199,46 @@ pub fn open_positional<R: ReadAt + ?Sized>(
         // Read to the real end, so trailing bytes are seen as the stream driver sees them.
         return open_stream(opener, &mut ReadFrom::new(input, start), output);
     }
-    let slot = (cs + TAG_LEN) as u64;
-    let (whole, rest) = (len / slot, len % slot);
+    let slot = cs + TAG_LEN;
+    let (whole, rest) = (len / slot as u64, len % slot as u64);
     // A remainder shorter than a tag cannot be a chunk: the stream driver opens the
     // whole chunks before it (none of them final) and then reports truncation.
     let ends = rest == 0 || rest >= TAG_LEN as u64;
     let n = whole + u64::from(rest >= TAG_LEN as u64);
     let base = opener.reserve(n, ends)?;
     let opener = &opener;
-    let k = (BATCH_BYTES / cs) as u64;
-    let slot_len = slot as usize;
-    let (mut work, mut done) = (vec![0u8; k as usize * slot_len], vec![0u8; k as usize * slot_len]);
+    let k = BATCH_BYTES / cs;
+    let (mut work, mut done) = (vec![0u8; k * slot], vec![0u8; k * slot]);
     // Plaintext lengths of the chunks of `done` still to be written.
-    let mut pending: Vec<usize> = Vec::with_capacity(k as usize);
-    let mut next: Vec<usize> = Vec::with_capacity(k as usize);
+    let mut pending: Vec<usize> = Vec::with_capacity(k);
+    let mut next: Vec<usize> = Vec::with_capacity(k);
     let write = |out: &mut dyn Write, buf: &[u8], lens: &[usize]| -> io::Result<()> {
         let mut slices: Vec<IoSlice<'_>> = lens
             .iter()
             .enumerate()
-            .map(|(j, l)| IoSlice::new(&buf[j * slot_len..j * slot_len + l]))
+            .map(|(j, l)| IoSlice::new(&buf[j * slot..j * slot + l]))
             .collect();
         write_all_vectored(out, &mut slices)
     };
     let mut total = 0u64;
     let mut first = 0u64;
     while first < n {
-        let count = k.min(n - first);
-        let is_final_batch = first + count == n;
+        let count = at_most(n - first, k);
+        let is_final_batch = first + count as u64 == n;
         next.clear();
-        #[allow(clippy::cast_possible_truncation, reason = "at most one slot")]
-        next.extend((first..first + count).map(|i| (len - i * slot).min(slot) as usize - TAG_LEN));
+        next.extend(
+            (first..first + count as u64).map(|i| at_most(len - i * slot as u64, slot) - TAG_LEN),
+        );
         let (out, to_write, lens) = (&mut *output, &done[..], &pending[..]);
         let opened = crypto_alongside(
             &mut work,
-            slot_len,
-            count as usize,
+            slot,
+            count,
             threads,
             |j, place| {
                 let i = first + j as u64;
-                let at = i * slot;
-                #[allow(clippy::cast_possible_truncation, reason = "at most one slot")]
-                let c_len = (len - at).min(slot) as usize;
+                let at = i * slot as u64;
+                let c_len = at_most(len - at, slot);
                 if read_full_at(input, &mut place[..c_len], start + at)? < c_len {
                     return Err(Error::Truncated);
                 }
@@ -260,7 +261,7 @@ pub fn open_positional<R: ReadAt + ?Sized>(
         total += next.iter().map(|l| *l as u64).sum::<u64>();
         std::mem::swap(&mut work, &mut done);
         std::mem::swap(&mut pending, &mut next);
-        first += count;
+        first += count as u64;
     }
     write(output, &done, &pending)?;
     output.flush()?;
