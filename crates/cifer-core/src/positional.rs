@@ -83,6 +83,28 @@ impl<R: ReadAt + ?Sized> Read for ReadFrom<'_, R> {
     }
 }
 
+/// Exactly `left` bytes of a [`ReadFrom`], then end of input; an earlier end is an
+/// `UnexpectedEof` error (not a short input), so no chunk is sealed as the last one.
+struct Exactly<'a, R: ReadAt + ?Sized> {
+    src: ReadFrom<'a, R>,
+    left: u64,
+}
+
+impl<R: ReadAt + ?Sized> Read for Exactly<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = at_most(self.left, buf.len());
+        let n = self.src.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, SHRANK));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads until `buf` is full or the source ends; returns the bytes read.
 fn read_full_at<R: ReadAt + ?Sized>(src: &R, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut filled = 0;
@@ -116,17 +138,20 @@ fn at_most(x: u64, cap: usize) -> usize {
     usize::try_from(x).map_or(cap, |x| x.min(cap))
 }
 
+const SHRANK: &str = "input ended before its length";
+
 fn shrank() -> Error {
-    Error::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "input ended before its length"))
+    Error::Io(io::Error::new(io::ErrorKind::UnexpectedEof, SHRANK))
 }
 
 /// Seals exactly `len` bytes of `input`, from offset `start`, into `output` (the prefix
-/// must already have been written). Same bytes as [`seal_stream`] over those bytes.
-/// Returns `len`.
+/// must already have been written), with `threads` worker threads (0: the sequential
+/// driver on this thread). Same bytes as [`seal_stream`] over those bytes. Returns `len`.
 ///
 /// # Errors
-/// [`Error::Io`] from either side (`UnexpectedEof` if the input ends before `len`
-/// bytes), [`Error::TooManyChunks`] past 2^32 chunks.
+/// [`Error::Io`] from either side, [`Error::TooManyChunks`] past 2^32 chunks. An input
+/// that ends before `len` bytes fails with `UnexpectedEof` before the last chunk is
+/// sealed, so what was written never decrypts as a shorter message.
 pub fn seal_positional<R: ReadAt + ?Sized>(
     mut sealer: ChunkSealer,
     input: &R,
@@ -137,8 +162,8 @@ pub fn seal_positional<R: ReadAt + ?Sized>(
 ) -> Result<u64> {
     let cs = sealer.chunk_size();
     if threads == 0 || cs > BATCH_BYTES || len <= WARM_UP_BYTES as u64 {
-        let sealed = seal_stream(sealer, &mut ReadFrom::new(input, start).take(len), output)?;
-        return if sealed == len { Ok(len) } else { Err(shrank()) };
+        let mut exactly = Exactly { src: ReadFrom::new(input, start), left: len };
+        return seal_stream(sealer, &mut exactly, output);
     }
     let n = len.div_ceil(cs as u64);
     let base = sealer.reserve(n, true)?;
@@ -179,7 +204,8 @@ pub fn seal_positional<R: ReadAt + ?Sized>(
 }
 
 /// Opens the envelope body held in `input` from offset `start`, `len` bytes long, into
-/// `output`. Same result, errors and released plaintext as [`open_stream`] reading the
+/// `output`, with `threads` worker threads (0: the sequential driver on this thread).
+/// Same result, errors and released plaintext as [`open_stream`] reading the
 /// same bytes: plaintext of a batch is written only after every chunk of the batch
 /// authenticated, and on failure the chunks before the failing one are written first.
 /// Returns the plaintext length.

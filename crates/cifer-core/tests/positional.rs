@@ -188,7 +188,7 @@ fn input_shorter_than_its_length_is_an_error() {
     let (pos, _) = open_pos(&prefix, &key, &body[..body.len() - 1000], body.len() as u64, 1);
     assert!(matches!(pos, Err(Error::Truncated)), "{pos:?}");
     // Sealing, on both paths (threaded and sequential).
-    for (len, workers) in [(pt.len(), 1), (pt.len(), 0), (MIB, 1)] {
+    for (len, workers) in [(pt.len(), 1), (pt.len(), 0), (MIB, 1), (1, 0)] {
         let mut out = Vec::new();
         let res = seal_positional(
             sealer(&prefix, &key),
@@ -202,6 +202,10 @@ fn input_shorter_than_its_length_is_an_error() {
             matches!(&res, Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof),
             "len {len} workers {workers}: {res:?}"
         );
+        // What was written before the failure holds no final chunk: it never opens as
+        // a (shorter) message.
+        let (opened, _) = open_seq(&prefix, &key, &out);
+        assert!(opened.is_err(), "len {len} workers {workers}: the partial output opened");
     }
 }
 
