@@ -136,8 +136,22 @@ pub(crate) fn encrypt(args: &EncryptArgs) -> Result<()> {
     let id = U256::from_be_bytes(args.secret_id);
     let mut input = Input::open(args.input.as_deref())?;
     let mut output = Output::create(args.output.as_deref())?;
-    rt.block_on(client.encrypt(id, args.chunk_log2, &mut input.reader(), &mut output.writer()))
-        .map_err(|e| failure(&e))?;
+    let sealed = match input.regular_file() {
+        Some((file, len)) => rt.block_on(client.encrypt_positional(
+            id,
+            args.chunk_log2,
+            file,
+            len,
+            &mut input.track_output(output.writer()),
+        )),
+        None => rt.block_on(client.encrypt(
+            id,
+            args.chunk_log2,
+            &mut input.reader(),
+            &mut output.writer(),
+        )),
+    };
+    sealed.map_err(|e| failure(&e))?;
     output.commit()
 }
 
@@ -149,7 +163,16 @@ pub(crate) fn decrypt(args: &DecryptArgs) -> Result<()> {
     let mut input = Input::open(args.input.as_deref())?;
     let mut output = Output::create(args.output.as_deref())?;
     let to_stdout = output.is_stdout() || is_std(args.output.as_deref());
-    if let Err(e) = rt.block_on(client.decrypt(form, &mut input.reader(), &mut output.writer())) {
+    let opened = match input.regular_file() {
+        Some((file, len)) => rt.block_on(client.decrypt_positional(
+            form,
+            file,
+            len,
+            &mut input.track_output(output.writer()),
+        )),
+        None => rt.block_on(client.decrypt(form, &mut input.reader(), &mut output.writer())),
+    };
+    if let Err(e) = opened {
         let f = failure(&e);
         return Err(if to_stdout && f.code() == EXIT_DECRYPT {
             f.with_note("discard any output already written")

@@ -205,6 +205,25 @@ pub fn encrypt_positional<R: ReadAt + ?Sized>(
     seal_positional(sealer, input, start, len, output, positional_workers())
 }
 
+/// [`decrypt_body`] for a body held in `input` from `start` to `end` (a regular file, the
+/// prefix already read), with a stream key obtained elsewhere; the body is read by the
+/// worker threads themselves ([`open_positional`]).
+///
+/// # Errors
+/// As [`decrypt_body`].
+pub fn decrypt_body_positional<R: ReadAt + ?Sized>(
+    key: &StreamKey,
+    prefix: &EnvelopePrefix,
+    input: &R,
+    start: u64,
+    end: u64,
+    output: &mut impl Write,
+) -> Result<u64> {
+    let opener = ChunkOpener::new(key, prefix, Backend::fastest())?;
+    let len = end.checked_sub(start).ok_or(Error::Truncated)?;
+    open_positional(opener, input, start, len, output, positional_workers())
+}
+
 /// [`decrypt`] of the envelope held in `input` from `start` to `end` (a regular file and
 /// its length), the body read by the worker threads themselves ([`open_positional`]).
 /// Same results and errors as [`decrypt`] over those bytes.
@@ -221,10 +240,7 @@ pub fn decrypt_positional<R: ReadAt + ?Sized>(
     let mut reader = ReadFrom::new(input, start);
     let prefix = read_prefix(&mut reader)?;
     let key = seed.stream_key(&prefix)?;
-    let opener = ChunkOpener::new(&key, &prefix, Backend::fastest())?;
-    let body = reader.position();
-    let len = end.checked_sub(body).ok_or(Error::Truncated)?;
-    open_positional(opener, input, body, len, output, positional_workers())
+    decrypt_body_positional(&key, &prefix, input, reader.position(), end, output)
 }
 
 /// Encrypts a byte slice into a new envelope, with OS randomness.

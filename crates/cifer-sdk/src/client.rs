@@ -12,6 +12,7 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::Signer;
 use cifer_auth::{SeedPayload, SeedRequest, TypedRequest};
 use cifer_bindings::SecretsController;
+use cifer_core::positional::{ReadAt, ReadFrom};
 use cifer_core::{
     EncapsulationKey, EnvelopePrefix, Header, Seed, StreamKey, Suite, envelope, keccak256,
 };
@@ -444,6 +445,24 @@ impl Client {
         Ok(envelope::encrypt(&key, self.header(id, chunk_log2)?, input, output)?)
     }
 
+    /// [`encrypt`](Self::encrypt) of the `len` bytes of `input` (a regular file) from
+    /// offset 0, read by the worker threads themselves
+    /// ([`envelope::encrypt_positional`]): faster for large files.
+    ///
+    /// # Errors
+    /// As [`encrypt`](Self::encrypt); [`Error::Io`] if the input ends before `len` bytes.
+    pub async fn encrypt_positional<R: ReadAt + ?Sized>(
+        &self,
+        id: SecretId,
+        chunk_log2: u8,
+        input: &R,
+        len: u64,
+        output: &mut impl Write,
+    ) -> Result<u64, Error> {
+        let key = self.public_key(id).await?;
+        Ok(envelope::encrypt_positional(&key, self.header(id, chunk_log2)?, input, 0, len, output)?)
+    }
+
     /// Asks the black box for the stream key of the envelope whose prefix is `prefix`,
     /// signing a fresh request with the wallet. The reply opens only with this request's
     /// response key.
@@ -561,6 +580,25 @@ impl Client {
         let prefix = envelope::read_prefix(input)?;
         let key = self.request_key(&prefix, form).await?;
         Ok(envelope::decrypt_body(&key, &prefix, input, output)?)
+    }
+
+    /// [`decrypt`](Self::decrypt) of the envelope that fills `input` (a regular file, `len`
+    /// bytes long), the body read by the worker threads themselves
+    /// ([`envelope::decrypt_body_positional`]): faster for large files.
+    ///
+    /// # Errors
+    /// As [`decrypt`](Self::decrypt).
+    pub async fn decrypt_positional<R: ReadAt + ?Sized>(
+        &self,
+        form: RequestForm,
+        input: &R,
+        len: u64,
+        output: &mut impl Write,
+    ) -> Result<u64, Error> {
+        let mut reader = ReadFrom::new(input, 0);
+        let prefix = envelope::read_prefix(&mut reader)?;
+        let key = self.request_key(&prefix, form).await?;
+        Ok(envelope::decrypt_body_positional(&key, &prefix, input, reader.position(), len, output)?)
     }
 
     /// Adds (or updates) `delegate` of secret `id`, void from `expires_at` (Unix seconds;

@@ -80,6 +80,46 @@ async fn keystore_mnemonic_json_and_exit_codes() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read(&back).unwrap(), b"keystores and phrases");
 
+    // A file past 1 MiB takes the positional drivers (workers read by offset) both ways.
+    let big: Vec<u8> =
+        (0..(3 << 20) + 5).map(|i: usize| (i * 31 + i / 977).to_le_bytes()[0]).collect();
+    let big_plain = dir.path().join("big");
+    std::fs::write(&big_plain, &big).unwrap();
+    let big_sealed = dir.path().join("big.cifr");
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let out = run(&["encrypt", "--secret-id", &id, "-o", &s(&big_sealed), &s(&big_plain)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let big_back = dir.path().join("big.back");
+    let out = run(&[
+        "decrypt",
+        "--mnemonic",
+        PHRASE,
+        "--mnemonic-index",
+        "9",
+        "-o",
+        &s(&big_back),
+        &s(&big_sealed),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(&big_back).unwrap() == big, "3 MiB round trip through the chain");
+    let mut flipped = std::fs::read(&big_sealed).unwrap();
+    flipped[2 << 20] ^= 1;
+    let bad = dir.path().join("big.bad");
+    std::fs::write(&bad, &flipped).unwrap();
+    std::fs::remove_file(&big_back).unwrap();
+    let out = run(&[
+        "decrypt",
+        "--mnemonic",
+        PHRASE,
+        "--mnemonic-index",
+        "9",
+        "-o",
+        &s(&big_back),
+        &s(&bad),
+    ]);
+    assert!(!out.status.success(), "a flipped bit must not decrypt");
+    assert!(!big_back.exists(), "no output is left behind");
+
     // Transfer (two steps), then shred — through the CLI.
     let (new_owner, new_owner_key) = devnet.accounts[11].clone();
     let out =
