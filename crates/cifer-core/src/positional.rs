@@ -26,7 +26,7 @@ use std::io::{self, IoSlice, Read, Write};
 use crate::error::{Error, Result};
 use crate::header::TAG_LEN;
 use crate::pipeline::{BATCH_BYTES, WARM_UP_BYTES, crypto_alongside};
-use crate::stream::{ChunkOpener, ChunkSealer, open_stream, seal_stream};
+use crate::stream::{ChunkOpener, ChunkSealer, open_stream, read_full, seal_stream};
 
 /// Bytes that can be read at any offset, by several threads at once.
 pub trait ReadAt: Sync {
@@ -107,16 +107,7 @@ impl<R: ReadAt + ?Sized> Read for Exactly<'_, R> {
 
 /// Reads until `buf` is full or the source ends; returns the bytes read.
 fn read_full_at<R: ReadAt + ?Sized>(src: &R, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match src.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
+    read_full(&mut ReadFrom::new(src, offset), buf)
 }
 
 /// `write_all` for several buffers: one `writev` per call where the writer supports it.
@@ -255,7 +246,7 @@ pub fn open_positional<R: ReadAt + ?Sized>(
         next.extend(
             (first..first + count as u64).map(|i| at_most(len - i * slot as u64, slot) - TAG_LEN),
         );
-        let (out, to_write, lens) = (&mut *output, &done[..], &pending[..]);
+        let (out, to_write, lens, plain) = (&mut *output, &done[..], &pending[..], &next[..]);
         let opened = crypto_alongside(
             &mut work,
             slot,
@@ -263,9 +254,8 @@ pub fn open_positional<R: ReadAt + ?Sized>(
             threads,
             |j, place| {
                 let i = first + j as u64;
-                let at = i * slot as u64;
-                let c_len = at_most(len - at, slot);
-                if read_full_at(input, &mut place[..c_len], start + at)? < c_len {
+                let c_len = plain[j] + TAG_LEN;
+                if read_full_at(input, &mut place[..c_len], start + i * slot as u64)? < c_len {
                     return Err(Error::Truncated);
                 }
                 opener.open_at(base + i, &mut place[..c_len], ends && i + 1 == n).map(|_| ())

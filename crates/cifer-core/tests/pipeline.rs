@@ -11,30 +11,13 @@
 use cifer_core::aead::all_backends;
 use cifer_core::header::{HEADER_LEN, TAG_LEN};
 use cifer_core::pipeline::{open_stream_parallel, seal_stream_parallel};
-use cifer_core::stream::{ChunkOpener, ChunkSealer, open_stream, seal_stream};
+use cifer_core::stream::{ChunkOpener, ChunkSealer, open_stream};
 use cifer_core::{Backend, EnvelopePrefix, Error, Header, Seed, StreamKey, Suite, envelope};
+use common::{MIB, data, sequential, setup};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-const MIB: usize = 1 << 20;
-
-fn setup(log2: u8) -> (EnvelopePrefix, StreamKey) {
-    let seed = Seed::generate(&mut ChaCha20Rng::seed_from_u64(1));
-    let header = Header::new(Suite::MlKem768, log2, 5, [9u8; 32]).unwrap();
-    envelope::begin_with_rng(&seed.encapsulation_key(), header, &mut ChaCha20Rng::seed_from_u64(2))
-        .unwrap()
-}
-
-fn data(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 + i / 4093) as u8).collect()
-}
-
-fn sequential(prefix: &EnvelopePrefix, key: &StreamKey, pt: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    seal_stream(ChunkSealer::new(key, prefix, Backend::fastest()).unwrap(), &mut &pt[..], &mut out)
-        .unwrap();
-    out
-}
+mod common;
 
 fn parallel_open(
     prefix: &EnvelopePrefix,

@@ -13,26 +13,16 @@ use std::io::Write;
 
 use cifer_core::header::TAG_LEN;
 use cifer_core::positional::{ReadAt, ReadFrom, open_positional, seal_positional};
-use cifer_core::stream::{ChunkOpener, ChunkSealer, open_stream, seal_stream};
+use cifer_core::stream::{ChunkOpener, ChunkSealer, open_stream};
 use cifer_core::{Backend, EnvelopePrefix, Error, Header, Seed, StreamKey, Suite, envelope};
+use common::{MIB, data, sequential, setup};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-const MIB: usize = 1 << 20;
+mod common;
 /// Bytes placed before the body, so that offsets other than 0 are exercised.
 const JUNK: &[u8] = b"bytes before the body";
-
-fn setup(log2: u8) -> (EnvelopePrefix, StreamKey) {
-    let seed = Seed::generate(&mut ChaCha20Rng::seed_from_u64(1));
-    let header = Header::new(Suite::MlKem768, log2, 5, [9u8; 32]).unwrap();
-    envelope::begin_with_rng(&seed.encapsulation_key(), header, &mut ChaCha20Rng::seed_from_u64(2))
-        .unwrap()
-}
-
-fn data(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 + i / 4093) as u8).collect()
-}
 
 fn sealer(prefix: &EnvelopePrefix, key: &StreamKey) -> ChunkSealer {
     ChunkSealer::new(key, prefix, Backend::fastest()).unwrap()
@@ -40,12 +30,6 @@ fn sealer(prefix: &EnvelopePrefix, key: &StreamKey) -> ChunkSealer {
 
 fn opener(prefix: &EnvelopePrefix, key: &StreamKey) -> ChunkOpener {
     ChunkOpener::new(key, prefix, Backend::fastest()).unwrap()
-}
-
-fn sequential(prefix: &EnvelopePrefix, key: &StreamKey, pt: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    seal_stream(sealer(prefix, key), &mut &pt[..], &mut out).unwrap();
-    out
 }
 
 /// `open_positional` of `body` (placed after [`JUNK`]) with the given length: the result

@@ -57,26 +57,27 @@ async fn keystore_mnemonic_json_and_exit_codes() {
     let plain = dir.path().join("plain");
     std::fs::write(&plain, b"keystores and phrases").unwrap();
     let sealed = dir.path().join("sealed.cifr");
-    let out = run(&[
-        "encrypt",
-        "--secret-id",
-        &id,
-        "-o",
-        sealed.to_str().unwrap(),
-        plain.to_str().unwrap(),
-    ]);
+    // `cifer encrypt --secret-id` of `input` into `out`.
+    let encrypt = |out: &std::path::Path, input: &std::path::Path| {
+        run(&["encrypt", "--secret-id", &id, "-o", out.to_str().unwrap(), input.to_str().unwrap()])
+    };
+    let out = encrypt(&sealed, &plain);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The delegate (mnemonic index 9) decrypts `envelope` into `out`.
+    let decrypt_as_delegate = |out: &std::path::Path, envelope: &std::path::Path| {
+        run(&[
+            "decrypt",
+            "--mnemonic",
+            PHRASE,
+            "--mnemonic-index",
+            "9",
+            "-o",
+            out.to_str().unwrap(),
+            envelope.to_str().unwrap(),
+        ])
+    };
     let back = dir.path().join("back");
-    let out = run(&[
-        "decrypt",
-        "--mnemonic",
-        PHRASE,
-        "--mnemonic-index",
-        "9",
-        "-o",
-        back.to_str().unwrap(),
-        sealed.to_str().unwrap(),
-    ]);
+    let out = decrypt_as_delegate(&back, &sealed);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read(&back).unwrap(), b"keystores and phrases");
 
@@ -86,20 +87,10 @@ async fn keystore_mnemonic_json_and_exit_codes() {
     let big_plain = dir.path().join("big");
     std::fs::write(&big_plain, &big).unwrap();
     let big_sealed = dir.path().join("big.cifr");
-    let s = |p: &std::path::Path| p.to_str().unwrap().to_owned();
-    let out = run(&["encrypt", "--secret-id", &id, "-o", &s(&big_sealed), &s(&big_plain)]);
+    let out = encrypt(&big_sealed, &big_plain);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let big_back = dir.path().join("big.back");
-    let out = run(&[
-        "decrypt",
-        "--mnemonic",
-        PHRASE,
-        "--mnemonic-index",
-        "9",
-        "-o",
-        &s(&big_back),
-        &s(&big_sealed),
-    ]);
+    let out = decrypt_as_delegate(&big_back, &big_sealed);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::read(&big_back).unwrap() == big, "3 MiB round trip through the chain");
     let mut flipped = std::fs::read(&big_sealed).unwrap();
@@ -107,16 +98,7 @@ async fn keystore_mnemonic_json_and_exit_codes() {
     let bad = dir.path().join("big.bad");
     std::fs::write(&bad, &flipped).unwrap();
     std::fs::remove_file(&big_back).unwrap();
-    let out = run(&[
-        "decrypt",
-        "--mnemonic",
-        PHRASE,
-        "--mnemonic-index",
-        "9",
-        "-o",
-        &s(&big_back),
-        &s(&bad),
-    ]);
+    let out = decrypt_as_delegate(&big_back, &bad);
     assert!(!out.status.success(), "a flipped bit must not decrypt");
     assert!(!big_back.exists(), "no output is left behind");
 
