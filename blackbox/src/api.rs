@@ -46,6 +46,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::gather::{GatherError, NodeId, authenticate_commitments, gather_and_rebuild};
 use crate::metrics::Metrics;
 use crate::nodes::{NodeRef, Nodes};
+use crate::release::{self, ReleaseAnswer, Releases};
 
 /// The OpenAPI document served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -94,6 +95,8 @@ pub struct AppState {
     pub chains: HashMap<u64, Chain>,
     /// The node client.
     pub nodes: Nodes,
+    /// The per-node release queues (batches to `POST /v1/releases`).
+    pub releases: Releases,
     /// The key cache (off unless configured).
     pub cache: KeyCache,
     /// Checks already passed (fragments against commitments, bundle signatures): each is
@@ -399,22 +402,14 @@ struct DecryptBody {
     response_key: String,
 }
 
-/// `POST /v1/release` to a node: the user's signed request as received, and this black
-/// box's per-request response key bound to it by its registered signer.
+/// One item of `POST /v1/releases` to a node: the user's signed request as received and
+/// this black box's per-request response key (the batch's signature binds it).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ReleaseBody<'a> {
+struct ReleaseItem<'a> {
     request: &'a RequestJson,
     signature: &'a str,
-    black_box: BlackBoxBinding,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BlackBoxBinding {
-    account: String,
     response_key: String,
-    signature: String,
 }
 
 /// What the checks established about an accepted request.
@@ -740,56 +735,6 @@ fn integrity(message: &str) -> ApiError {
     ApiError::new(ErrorCode::Integrity, message)
 }
 
-/// A node's answer to `POST /v1/release`, read without a JSON tree: `{"fragment":"0x…"}`
-/// or `{"error":{"code":…}}`. Other fields are ignored (a newer node may add some).
-#[derive(Deserialize)]
-struct ReleaseReply<'a> {
-    #[serde(borrow, default)]
-    fragment: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    error: Option<ReleaseRefusal<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ReleaseRefusal<'a> {
-    #[serde(borrow, default)]
-    code: Option<std::borrow::Cow<'a, str>>,
-}
-
-/// What one node's release answer means for the gathering.
-#[derive(Debug, PartialEq, Eq)]
-enum ReleaseAnswer {
-    /// The node's view trails the request's block: nothing claimed, ask again.
-    Future,
-    /// The sealed fragment (still to be opened and verified).
-    Sealed(Vec<u8>),
-}
-
-/// Reads a node's release answer. A refusal's reason names the node's error code if it
-/// looks like one (lower-case letters and `_`, at most 32), else `?`: the code ends up in
-/// logs and in the answer to the user, and a lying node chooses its bytes.
-fn release_answer(status: u16, bytes: &[u8]) -> Result<ReleaseAnswer, String> {
-    // serde's message may quote the value it rejected: name only the place.
-    let reply: ReleaseReply<'_> = serde_json::from_slice(bytes).map_err(|e| {
-        format!("answer: not the expected JSON (line {}, column {})", e.line(), e.column())
-    })?;
-    if status != 200 {
-        let code = reply
-            .error
-            .and_then(|e| e.code)
-            .filter(|c| c.len() <= 32 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
-        return match code.as_deref() {
-            Some("future") if status == 422 => Ok(ReleaseAnswer::Future),
-            code => Err(format!("refused: {}", code.unwrap_or("?"))),
-        };
-    }
-    reply
-        .fragment
-        .and_then(|s| hex::decode(s.strip_prefix("0x").unwrap_or(&s)).ok())
-        .map(ReleaseAnswer::Sealed)
-        .ok_or_else(|| "no fragment in the reply".to_owned())
-}
-
 /// Fan-out to the cluster, first three valid fragments, rebuild, derive.
 async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey, Value), ApiError> {
     let t0 = Instant::now();
@@ -814,34 +759,28 @@ async fn from_cluster(state: &Arc<AppState>, a: &Accepted) -> Result<(StreamKey,
         &a.digest,
         response_ek.as_bytes(),
     );
-    let bb_signature =
-        cifer_custody::sign_digest(&state.signer, &bound).map_err(|e| ApiError::internal(&e))?;
-    let body = ReleaseBody {
+    let item = ReleaseItem {
         request: &a.request,
         signature: &a.signature,
-        black_box: BlackBoxBinding {
-            account: hex0x(state.account.as_slice()),
-            response_key: hex0x(response_ek.as_bytes()),
-            signature: hex0x(&bb_signature),
-        },
+        response_key: hex0x(response_ek.as_bytes()),
     };
-    // Serialized once for the five nodes, straight from the typed body (no JSON tree).
-    let body: Bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(&e))?.into();
+    // Serialized once for the five nodes, straight from the typed body (no JSON tree); the
+    // node queues sign it, alone or in a batch (`crate::release`).
+    let item = serde_json::to_vec(&item).map_err(|e| ApiError::internal(&e))?;
+    let item = Arc::new(release::Item::new(item.into(), bound));
     let by_id: HashMap<NodeId, &NodeRef> = refs.iter().map(|n| (n.id, n)).collect();
     let ids: Vec<NodeId> = refs.iter().map(|n| n.id).collect();
     let (chain_id, secret_id, cluster_id, ek_hash) =
         (a.chain_id, a.secret_id, a.cluster_id, a.ek_hash);
     let fetch = |id: NodeId| {
         let node = by_id.get(&id).copied();
-        let (body, opener) = (&body, &opener);
+        let (item, opener) = (&item, &opener);
         async move {
             let node = node.ok_or("not in the cluster")?;
             // A node whose view trails ours answers `future` (nothing claimed): ask again
             // until the gather deadline cuts it off.
             let sealed = loop {
-                let (status, bytes) =
-                    state.nodes.post_bytes(&node.endpoint, "/v1/release", body.clone()).await?;
-                match release_answer(status, &bytes)? {
+                match state.releases.ask(state, &node.endpoint, item).await? {
                     ReleaseAnswer::Future => {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
@@ -1044,34 +983,4 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(ErrorCode::MethodNotAllowed, "this route does not take this method")
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
-    use super::*;
-
-    #[test]
-    fn release_answers_are_read_into_their_meaning() {
-        let ok = release_answer(200, br#"{"fragment":"0x00ff10"}"#).unwrap();
-        assert_eq!(ok, ReleaseAnswer::Sealed(vec![0x00, 0xff, 0x10]));
-        let extra = br#"{"fragment":"0xab","servedBy":3}"#;
-        assert_eq!(release_answer(200, extra).unwrap(), ReleaseAnswer::Sealed(vec![0xab]));
-        let future = br#"{"error":{"code":"future","message":"ahead of the head"}}"#;
-        assert_eq!(release_answer(422, future).unwrap(), ReleaseAnswer::Future);
-        // `future` only means "ask again" with its status.
-        assert_eq!(release_answer(500, future).unwrap_err(), "refused: future");
-        let refused = br#"{"error":{"code":"not_authorized","message":"no"}}"#;
-        assert_eq!(release_answer(403, refused).unwrap_err(), "refused: not_authorized");
-        let odd = br#"{"error":{"code":"<script>\nx"}}"#;
-        assert_eq!(release_answer(403, odd).unwrap_err(), "refused: ?");
-        assert_eq!(release_answer(403, b"{}").unwrap_err(), "refused: ?");
-        for bad in [&br#"{"fragment":"0xzz"}"#[..], br#"{"fragment":7}"#, b"{}"] {
-            assert!(release_answer(200, bad).is_err(), "{}", String::from_utf8_lossy(bad));
-        }
-        assert!(release_answer(200, b"not json").unwrap_err().starts_with("answer: "));
-        let quoted = release_answer(403, br#"{"error":"<b>lie</b>"}"#).unwrap_err();
-        assert!(quoted.starts_with("answer: ") && !quoted.contains("lie"), "{quoted}");
-    }
 }

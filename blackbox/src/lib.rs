@@ -12,7 +12,8 @@
 //! - [`gather`]: fan-out, first-`t`-valid acceptance with blame, checked rebuild;
 //! - [`api`]: the HTTP API; [`error`]: its one error type with stable codes;
 //! - [`config`], [`server`], [`cache`] (key cache policy, off by default), [`nodes`]
-//!   (the HTTP client of shard nodes), [`metrics`].
+//!   (the HTTP client of shard nodes), [`release`] (per-node queues batching release
+//!   requests under one signature), [`metrics`].
 //!
 //! **Invariants:** the seed exists only inside [`rebuild`]'s closure (and, if the key
 //! cache is enabled, in the cache, wiped on revocation, transfer or shred); commitments are
@@ -28,6 +29,7 @@ pub mod error;
 pub mod gather;
 pub mod metrics;
 pub mod nodes;
+pub mod release;
 pub mod server;
 
 pub use gather::{

@@ -17,6 +17,9 @@ pub struct Metrics {
     /// `node id → (invalid answers, missing answers)`.
     nodes: Mutex<BTreeMap<u32, (u64, u64)>>,
     latency_us_sum: AtomicU64,
+    release_batches: AtomicU64,
+    release_items: AtomicU64,
+    release_withdrawn: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -28,6 +31,9 @@ impl Default for Metrics {
             refusals: ErrorCode::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             nodes: Mutex::new(BTreeMap::new()),
             latency_us_sum: AtomicU64::new(0),
+            release_batches: AtomicU64::new(0),
+            release_items: AtomicU64::new(0),
+            release_withdrawn: AtomicU64::new(0),
         }
     }
 }
@@ -65,6 +71,16 @@ impl Metrics {
         }
     }
 
+    /// A node queue sent a batch of `sent` release items (none if 0) and withdrew
+    /// `withdrawn` that nobody waited for any more.
+    pub fn release_batch(&self, sent: usize, withdrawn: usize) {
+        if sent > 0 {
+            self.release_batches.fetch_add(1, Ordering::Relaxed);
+            self.release_items.fetch_add(sent as u64, Ordering::Relaxed);
+        }
+        self.release_withdrawn.fetch_add(withdrawn as u64, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition; `cached_keys` is the key cache's size.
     #[must_use]
     pub fn render(&self, cached_keys: usize) -> String {
@@ -92,6 +108,16 @@ impl Metrics {
             let _ = writeln!(out, "cifer_bb_node_invalid_total{{node=\"{id}\"}} {bad}");
             let _ = writeln!(out, "cifer_bb_node_missing_total{{node=\"{id}\"}} {missing}");
         }
+        let _ = writeln!(out, "# TYPE cifer_bb_release_batches_total counter");
+        let _ = writeln!(out, "cifer_bb_release_batches_total {}", load(&self.release_batches));
+        let _ = writeln!(out, "# TYPE cifer_bb_release_items_total counter");
+        let _ = writeln!(out, "cifer_bb_release_items_total {}", load(&self.release_items));
+        let _ = writeln!(out, "# TYPE cifer_bb_release_items_withdrawn_total counter");
+        let _ = writeln!(
+            out,
+            "cifer_bb_release_items_withdrawn_total {}",
+            load(&self.release_withdrawn)
+        );
         let _ = writeln!(out, "# TYPE cifer_bb_cached_keys gauge");
         let _ = writeln!(out, "cifer_bb_cached_keys {cached_keys}");
         out

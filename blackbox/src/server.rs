@@ -112,6 +112,7 @@ pub async fn run(
         account: config.account,
         chains,
         nodes: Nodes::new(config.node_timeout).map_err(|e| RunError::Http(e.to_string()))?,
+        releases: crate::release::Releases::default(),
         cache: KeyCache::new(config.key_cache_ttl),
         memo: VerificationMemo::new(&mut cifer_core::os_rng(), MEMO_CAPACITY),
         commitments: Arc::new(CommitmentsCache::new(COMMITMENTS_CAPACITY)),

@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | `POST /v1/fragments` | accept this node's fragment of a creation bundle (write-once) |
 //! | `POST /v1/release` | the eight release checks of `docs/services.md`, then the fragment sealed to the black box's per-request key |
+//! | `POST /v1/releases` | the same for up to [`MAX_BATCH`] requests at once, under one black-box signature over all their bindings (what the black box sends) |
 //! | `GET /v1/identity` | this node's id and ML-KEM-768 transport key (the black box checks it against the registry before sealing a fragment to it) |
 //! | `GET /health` | store round trip and every chain view's health (503 unless all are fine) |
 //! | `GET /metrics` | Prometheus text |
@@ -30,7 +31,7 @@ use cifer_core::{EncapsulationKey, Seed, keccak256};
 use cifer_custody::{Bundle, open_delivery, release_key_digest, seal_release};
 use cifer_service::http::json_body;
 use cifer_service::verify::{Verified, VerifyError, verify_user};
-use cifer_service::wire::{self, FieldError, RequestJson};
+use cifer_service::wire::{self, FieldError, RequestJson, UserRequest};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ErrorCode};
@@ -45,6 +46,8 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 const MAX_SEALED: usize = 255;
 /// Longest user signature accepted (EIP-1271 wallets may send long ones).
 const MAX_SIGNATURE: usize = 4096;
+/// Most requests a release batch may carry.
+pub const MAX_BATCH: usize = 32;
 
 /// One served chain.
 #[derive(Debug, Clone)]
@@ -83,11 +86,18 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// The router over `state`, refusing bodies above `max_body_bytes`.
+/// The router over `state`, refusing bodies above `max_body_bytes` (`MAX_BATCH` times that
+/// for a release batch).
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/v1/fragments", post(deliver))
         .route("/v1/release", post(release))
+        // A batch may carry up to MAX_BATCH requests, each as large as a single release.
+        .route(
+            "/v1/releases",
+            post(release_batch)
+                .layer(DefaultBodyLimit::max(max_body_bytes.saturating_mul(MAX_BATCH))),
+        )
         .route("/v1/identity", get(identity))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -135,6 +145,30 @@ struct BlackBoxBody {
     account: String,
     response_key: String,
     signature: String,
+}
+
+/// `POST /v1/releases`: several requests, each with its own response key, and one
+/// black-box signature over [`cifer_custody::release_batch_digest`] of their bindings.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BatchBody {
+    black_box: BatchBinding,
+    items: Vec<BatchItem>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BatchBinding {
+    account: String,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BatchItem {
+    request: RequestJson,
+    signature: String,
+    response_key: String,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -407,7 +441,25 @@ async fn release(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut ctx = AuditCtx::default();
-    match release_checked(&state, body, &mut ctx).await {
+    let result = match parse_release(body, &mut ctx) {
+        Ok((parsed, bb_signature)) => {
+            release_checked(&state, parsed, Binding::Own(bb_signature), &mut ctx).await
+        }
+        Err(e) => Err(e),
+    };
+    match finish_release(&state, result, &ctx).await {
+        Ok(reply) => fragment_reply(&reply),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Counts, logs and (for a refusal not yet recorded) audits one release's outcome.
+async fn finish_release(
+    state: &AppState,
+    result: Result<Vec<u8>, ApiError>,
+    ctx: &AuditCtx,
+) -> Result<Vec<u8>, ApiError> {
+    match result {
         Ok(reply) => {
             // The release record was made durable with the replay claim, in one commit,
             // before release_checked returned: it precedes the fragment leaving.
@@ -421,7 +473,7 @@ async fn release(
                 signer = %hex::encode(ctx.actor),
                 "fragment released"
             );
-            fragment_reply(&reply)
+            Ok(reply)
         }
         Err(e) => {
             state.metrics.release_refused(e.code);
@@ -434,43 +486,97 @@ async fn release(
             );
             if !ctx.audited {
                 let _ =
-                    audit(&state, ctx.entry(AuditKind::Refusal, e.code.as_str().to_owned())).await;
+                    audit(state, ctx.entry(AuditKind::Refusal, e.code.as_str().to_owned())).await;
             }
-            e.into_response()
+            Err(e)
         }
     }
 }
 
-async fn release_checked(
-    state: &Arc<AppState>,
+/// A release request with its fields parsed (step 1 of the checks).
+struct ParsedRelease {
+    request: UserRequest,
+    signature: Vec<u8>,
+    bb_account: [u8; 20],
+    response_key_bytes: Vec<u8>,
+    response_key: EncapsulationKey,
+}
+
+impl ParsedRelease {
+    /// Parses the request, its signature and the response key; `bb_account` is left for
+    /// the caller to fill in (a batch names it once for all its items).
+    fn parse(
+        request: &RequestJson,
+        signature: &str,
+        response_key: &str,
+        ctx: &mut AuditCtx,
+    ) -> Result<Self, ApiError> {
+        let request = request.parse().map_err(bad_field)?;
+        ctx.chain_id = request.chain_id();
+        ctx.secret_id = request.secret_id();
+        ctx.actor = request.signer();
+        let signature = hex_field("signature", signature, None, MAX_SIGNATURE)?;
+        let response_key_bytes = hex_field(
+            "blackBox.responseKey",
+            response_key,
+            Some(cifer_core::keys::EK_LEN),
+            cifer_core::keys::EK_LEN,
+        )?;
+        let response_key = EncapsulationKey::from_bytes(&response_key_bytes).map_err(|_| {
+            ApiError::bad_request("blackBox.responseKey: not a valid ML-KEM-768 encapsulation key")
+        })?;
+        Ok(Self { request, signature, bb_account: [0; 20], response_key_bytes, response_key })
+    }
+
+    /// What the black box signs for this request: [`release_key_digest`] over the digest
+    /// the wallet signed (computed, not yet checked).
+    fn binding(&self) -> [u8; 32] {
+        release_key_digest(
+            self.request.chain_id(),
+            &self.request.secret_id(),
+            &self.request.signing_digest(),
+            &self.response_key_bytes,
+        )
+    }
+}
+
+/// How the black box bound its response key to the request (step 6).
+#[derive(Clone, Copy)]
+enum Binding {
+    /// `POST /v1/release`: its signature over this request's [`release_key_digest`].
+    Own([u8; 65]),
+    /// `POST /v1/releases`: the signer recovered from the batch signature over
+    /// [`cifer_custody::release_batch_digest`] (`None` if it did not recover), and the
+    /// request digest that batch digest was computed from.
+    Batch { signer: Option<[u8; 20]>, request_digest: [u8; 32] },
+}
+
+fn parse_release(
     body: Result<Bytes, BytesRejection>,
     ctx: &mut AuditCtx,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<(ParsedRelease, [u8; 65]), ApiError> {
     // 1. Body size and JSON shape.
     let req: ReleaseBody = json_body(body)?;
-    let request = req.request.parse().map_err(bad_field)?;
-    let (chain_id, contract, secret_id, signer, block) = (
+    let mut parsed =
+        ParsedRelease::parse(&req.request, &req.signature, &req.black_box.response_key, ctx)?;
+    parsed.bb_account = address_field("blackBox.account", &req.black_box.account)?;
+    let bb_signature = fixed::<65>("blackBox.signature", &req.black_box.signature)?;
+    Ok((parsed, bb_signature))
+}
+
+async fn release_checked(
+    state: &Arc<AppState>,
+    parsed: ParsedRelease,
+    binding: Binding,
+    ctx: &mut AuditCtx,
+) -> Result<Vec<u8>, ApiError> {
+    let ParsedRelease { request, signature, bb_account, response_key_bytes, response_key } = parsed;
+    let (chain_id, contract, secret_id, block) = (
         request.chain_id(),
         request.verifying_contract(),
         request.secret_id(),
-        request.signer(),
         request.block_number(),
     );
-    ctx.chain_id = chain_id;
-    ctx.secret_id = secret_id;
-    ctx.actor = signer;
-    let signature = hex_field("signature", &req.signature, None, MAX_SIGNATURE)?;
-    let bb_account = address_field("blackBox.account", &req.black_box.account)?;
-    let response_key_bytes = hex_field(
-        "blackBox.responseKey",
-        &req.black_box.response_key,
-        Some(cifer_core::keys::EK_LEN),
-        cifer_core::keys::EK_LEN,
-    )?;
-    let response_key = EncapsulationKey::from_bytes(&response_key_bytes).map_err(|_| {
-        ApiError::bad_request("blackBox.responseKey: not a valid ML-KEM-768 encapsulation key")
-    })?;
-    let bb_signature = fixed::<65>("blackBox.signature", &req.black_box.signature)?;
 
     // 2. Chain served, and the request is for its SecretsController.
     let chain = state
@@ -532,10 +638,17 @@ async fn release_checked(
         .await
         .map_err(|e| chain_error(&e))?
         .ok_or_else(|| ApiError::new(ErrorCode::UnknownBlackBox, "black box not registered"))?;
-    let bound = release_key_digest(chain_id, &secret_id, &digest, &response_key_bytes);
-    let recovered = cifer_auth::ecdsa::Signature::from_bytes(&bb_signature)
-        .and_then(|s| s.recover_address(&bound))
-        .ok();
+    let recovered = match binding {
+        Binding::Own(bb_signature) => {
+            let bound = release_key_digest(chain_id, &secret_id, &digest, &response_key_bytes);
+            cifer_auth::ecdsa::Signature::from_bytes(&bb_signature)
+                .and_then(|s| s.recover_address(&bound))
+                .ok()
+        }
+        // The batch digest was computed from this request's digest: it must be the one the
+        // wallet's signature was just checked over.
+        Binding::Batch { signer, request_digest } => signer.filter(|_| request_digest == digest),
+    };
     if recovered.is_none_or(|a| a.as_slice() != registered.signer.as_slice()) {
         return Err(ApiError::new(
             ErrorCode::UnknownBlackBox,
@@ -587,6 +700,100 @@ async fn release_checked(
             }
         }
     }
+}
+
+/// `POST /v1/releases`. The batch as a whole must be well formed (else one refusal for
+/// it, `bad_request`, and one audit record); then every item goes through the same checks
+/// as `POST /v1/release`, concurrently (their claims share group commits), with the black
+/// box's signature recovered once for all of them, and gets its own answer and its own
+/// audit record. The answer is `{"results":[…]}`, one per item in order: `{"status":200,
+/// "fragment":"0x…"}` or `{"status":<the single route's status>,"error":{"code","message"}}`.
+async fn release_batch(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let items = match parse_batch(body) {
+        Ok(items) => items,
+        Err(e) => {
+            state.metrics.release_refused(e.code);
+            tracing::info!(code = e.code.as_str(), "release batch refused");
+            let entry =
+                AuditCtx::default().entry(AuditKind::Refusal, format!("batch:{}", e.code.as_str()));
+            let _ = audit(&state, entry).await;
+            return e.into_response();
+        }
+    };
+    let results =
+        futures_util::future::join_all(items.into_iter().map(|(parsed, binding, mut ctx)| {
+            let state = &state;
+            async move {
+                let result = release_checked(state, parsed, binding, &mut ctx).await;
+                finish_release(state, result, &ctx).await
+            }
+        }))
+        .await;
+    batch_reply(&results)
+}
+
+/// Step 1 for a batch: every item parsed, every binding computed, the black box's one
+/// signature recovered. Items come back with their own audit context.
+fn parse_batch(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Vec<(ParsedRelease, Binding, AuditCtx)>, ApiError> {
+    let batch: BatchBody = json_body(body)?;
+    if batch.items.is_empty() || batch.items.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(format!("items: expected 1 to {MAX_BATCH} requests")));
+    }
+    let bb_account = address_field("blackBox.account", &batch.black_box.account)?;
+    let bb_signature = fixed::<65>("blackBox.signature", &batch.black_box.signature)?;
+    let mut parsed = Vec::with_capacity(batch.items.len());
+    for (i, item) in batch.items.iter().enumerate() {
+        let mut item_ctx = AuditCtx::default();
+        let mut p =
+            ParsedRelease::parse(&item.request, &item.signature, &item.response_key, &mut item_ctx)
+                .map_err(|e| ApiError::new(e.code, format!("items[{i}]: {}", e.message)))?;
+        p.bb_account = bb_account;
+        parsed.push((p, item_ctx));
+    }
+    let bounds: Vec<[u8; 32]> = parsed.iter().map(|(p, _)| p.binding()).collect();
+    let batch_digest = cifer_custody::release_batch_digest(&bounds);
+    let signer = cifer_auth::ecdsa::Signature::from_bytes(&bb_signature)
+        .and_then(|s| s.recover_address(&batch_digest))
+        .ok();
+    Ok(parsed
+        .into_iter()
+        .map(|(p, ctx)| {
+            let request_digest = p.request.signing_digest();
+            (p, Binding::Batch { signer, request_digest }, ctx)
+        })
+        .collect())
+}
+
+/// `{"results":[…]}`, written directly like [`fragment_reply`].
+fn batch_reply(results: &[Result<Vec<u8>, ApiError>]) -> Response {
+    let mut body = String::with_capacity(16 + results.len() * 3_300);
+    body.push_str("{\"results\":[");
+    for (i, r) in results.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        match r {
+            Ok(sealed) => {
+                body.push_str("{\"status\":200,\"fragment\":\"");
+                body.push_str(&wire::hex0x(sealed));
+                body.push_str("\"}");
+            }
+            Err(e) => {
+                let item = serde_json::json!({
+                    "status": e.code.status().as_u16(),
+                    "error": { "code": e.code.as_str(), "message": e.message },
+                });
+                body.push_str(&item.to_string());
+            }
+        }
+    }
+    body.push_str("]}");
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// The release's answer, `{"fragment":"0x<hex>"}`, written directly: hex digits need no

@@ -15,8 +15,8 @@ use alloy::providers::ext::AnvilApi;
 use cifer_bindings::test_utils::{CHAIN_ID, mined};
 use cifer_store::{AuditKind, SealingKey, Store};
 use node::{
-    DEADLINE, Fixture, NodeProcess, OUR_INDEX, Release, UserRequest, assert_refused, check_reply,
-    code, delivery, free_port, hx, metric, post,
+    DEADLINE, Fixture, NodeProcess, OUR_INDEX, Release, UserRequest, assert_refused, batch,
+    batch_json, batch_outcomes, check_reply, code, delivery, free_port, hx, metric, post,
 };
 use serde_json::json;
 
@@ -232,6 +232,128 @@ async fn postgres_main_flow() {
 }
 
 /// Every refusal of the release checks, in the documented order, and the delivery checks.
+/// `POST /v1/releases`: each item is checked and answered on its own (released, refused,
+/// replayed, even twice in one batch), the one black-box signature must cover exactly the
+/// items sent in their order, and a malformed batch is refused whole with nothing claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_batches() {
+    let f = Fixture::new().await;
+    let port = free_port();
+    let config = f.write_config("node.toml", port, &f.sqlite_url(), WINDOW, "", &[]);
+    let mut node = NodeProcess::spawn(&config, port);
+    let http = client();
+    let (owner, owner_key) = f.owner();
+    let (stranger, stranger_key) = f.stranger();
+    let bundle = f.bundle();
+    let secret_id = f.create_secret(owner, &bundle).await;
+    node.wait_healthy(&http, f.latest().await).await;
+    let r =
+        post(&http, &node.url("/v1/fragments"), &delivery(secret_id, f.bb_account, &bundle)).await;
+    assert_eq!(r.0, 201, "{}", r.1);
+    let releases = node.url("/v1/releases");
+    let head = f.latest().await;
+    let owner_release =
+        |request: UserRequest| Release::new(request, &owner_key, f.bb_account, &f.bb_key);
+
+    // A signature over the items in another order, or over fewer of them, or by a key
+    // that is not the registered signer's: every item refused, nothing claimed.
+    let (a, b) = (
+        owner_release(UserRequest::typed(&f, secret_id, owner, head)),
+        owner_release(UserRequest::seed(secret_id, owner, head)),
+    );
+    let forgeries = [
+        batch_json(&[&a, &b], &[b.bound(), a.bound()], f.bb_account, &f.bb_key),
+        batch_json(&[&a, &b], &[a.bound()], f.bb_account, &f.bb_key),
+        batch_json(&[&a, &b], &[a.bound(), b.bound(), a.bound()], f.bb_account, &f.bb_key),
+        batch(&[&a, &b], f.bb_account, &stranger_key),
+    ];
+    for forged in &forgeries {
+        let r = post(&http, &releases, forged).await;
+        assert_eq!(r.0, 200, "{}", r.1);
+        let refused = (403, "unknown_black_box".to_owned());
+        assert_eq!(batch_outcomes(&r.1), [refused.clone(), refused], "{}", r.1);
+    }
+
+    // Released, released, refused: each result for its own item, each reply sealed to its
+    // own response key.
+    let not_allowed = Release::new(
+        UserRequest::typed(&f, secret_id, stranger, head),
+        &stranger_key,
+        f.bb_account,
+        &f.bb_key,
+    );
+    let r = post(&http, &releases, &batch(&[&a, &b, &not_allowed], f.bb_account, &f.bb_key)).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    assert_eq!(
+        batch_outcomes(&r.1),
+        [(200, String::new()), (200, String::new()), (403, "not_authorized".to_owned())],
+        "{}",
+        r.1
+    );
+    check_reply(&r.1["results"][0], &a, &bundle);
+    check_reply(&r.1["results"][1], &b, &bundle);
+    assert!(r.1["results"][2]["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+
+    // The same requests again, alone or batched, with fresh keys: replayed.
+    let again = owner_release(a.request.clone());
+    let r = post(&http, &releases, &batch(&[&again, &b], f.bb_account, &f.bb_key)).await;
+    let replayed = (409, "replayed".to_owned());
+    assert_eq!(batch_outcomes(&r.1), [replayed.clone(), replayed.clone()], "{}", r.1);
+    assert_refused(&post(&http, &node.url("/v1/release"), &again.json()).await, 409, "replayed");
+
+    // One request twice in one batch: one release, one replay.
+    let c = owner_release(UserRequest::typed(&f, secret_id, owner, head));
+    let twin = owner_release(c.request.clone());
+    let r = post(&http, &releases, &batch(&[&c, &twin], f.bb_account, &f.bb_key)).await;
+    let mut outcomes = batch_outcomes(&r.1);
+    outcomes.sort();
+    assert_eq!(outcomes, [(200, String::new()), replayed], "{}", r.1);
+
+    // Malformed batches: refused whole (400), nothing claimed.
+    let d = owner_release(UserRequest::typed(&f, secret_id, owner, head));
+    let mut bad_key = batch(&[&d], f.bb_account, &f.bb_key);
+    bad_key["items"][0]["responseKey"] = json!("0x00");
+    let r = post(&http, &releases, &bad_key).await;
+    assert_refused(&r, 400, "bad_request");
+    assert!(r.1["error"]["message"].as_str().unwrap().contains("items[0]"), "{}", r.1);
+    let empty = json!({ "blackBox": bad_key["blackBox"].clone(), "items": [] });
+    assert_refused(&post(&http, &releases, &empty).await, 400, "bad_request");
+    let many: Vec<Release> =
+        (0..33).map(|_| owner_release(UserRequest::typed(&f, secret_id, owner, head))).collect();
+    let too_many = batch(&many.iter().collect::<Vec<_>>(), f.bb_account, &f.bb_key);
+    assert_refused(&post(&http, &releases, &too_many).await, 400, "bad_request");
+    let r = post(&http, &releases, &batch(&[&d], f.bb_account, &f.bb_key)).await;
+    assert_eq!(batch_outcomes(&r.1), [(200, String::new())], "{}", r.1);
+    check_reply(&r.1["results"][0], &d, &bundle);
+
+    // Counted per item; every item's outcome and each refused batch is an audit record.
+    assert_eq!(metric(&http, &node, "cifer_releases_total").await, 4);
+    assert_eq!(metric(&http, &node, "cifer_release_refusals_total{code=\"replayed\"}").await, 4);
+    assert_eq!(
+        metric(&http, &node, "cifer_release_refusals_total{code=\"unknown_black_box\"}").await,
+        8
+    );
+    assert!(node.terminate(), "SIGTERM: clean exit; log:\n{}", node.log_text());
+    let store =
+        Store::open(&f.sqlite_url(), SealingKey::load(&f.sealing_key).unwrap()).await.unwrap();
+    store.verify_audit().await.unwrap();
+    let records = store.read_audit(0, 1000).await.unwrap();
+    let count = |kind, code: &str| {
+        records.iter().filter(|r| r.entry.kind == kind && r.entry.code == code).count()
+    };
+    assert_eq!(count(AuditKind::Release, "released"), 4);
+    assert_eq!(count(AuditKind::Refusal, "replayed"), 4);
+    assert_eq!(count(AuditKind::Refusal, "unknown_black_box"), 8);
+    assert_eq!(count(AuditKind::Refusal, "not_authorized"), 1);
+    assert_eq!(count(AuditKind::Refusal, "batch:bad_request"), 3);
+    let released: Vec<_> = records.iter().filter(|r| r.entry.kind == AuditKind::Release).collect();
+    for item in [&a, &b, &d] {
+        let digest = item.request.digest();
+        assert!(released.iter().any(|r| r.entry.digest == digest), "each record names its request");
+    }
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals() {
     let f = Fixture::new().await;
@@ -468,6 +590,7 @@ async fn refusals() {
         http.get(node.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/v1/release"]["post"].is_object());
+    assert!(doc["paths"]["/v1/releases"]["post"].is_object());
     assert!(doc["paths"]["/v1/fragments"]["post"].is_object());
     assert!(doc["paths"]["/v1/identity"]["get"].is_object());
 

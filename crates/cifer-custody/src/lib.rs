@@ -12,6 +12,7 @@
 //! - [`seal_release`] / [`open_release`]: a node's reply to a release request, sealed to
 //!   the black box's per-request key; the black box checks it against the bundle
 //!   commitments and the creating black box's signature.
+//! - [`release_batch_digest`]: one black-box signature over several bindings (a batch).
 //! - [`release_key_digest`] / [`sign_release_key`]: the black box binds its per-request
 //!   response key to the user's signed request.
 //!
@@ -30,6 +31,8 @@ use zeroize::Zeroizing;
 pub const BUNDLE_TAG: &[u8] = b"CIFER/v1/bundle";
 /// Domain tag of the release-key digest.
 pub const RELEASE_KEY_TAG: &[u8] = b"CIFER/v1/release-key";
+/// Domain tag of the release-batch digest.
+pub const RELEASE_BATCH_TAG: &[u8] = b"CIFER/v1/release-batch";
 /// Format byte of a release reply's plaintext.
 pub const RELEASE_FORMAT: u8 = 0x01;
 
@@ -245,6 +248,24 @@ pub fn release_key_digest(
     m.extend_from_slice(secret_id);
     m.extend_from_slice(request_digest);
     m.extend_from_slice(&keccak256(response_key));
+    keccak256(&m)
+}
+
+/// `keccak256("CIFER/v1/release-batch" || n BE32 || bound_1 || … || bound_n)`, where each
+/// `bound_i` is a [`release_key_digest`]: what the black box signs once for a batch of
+/// releases sent to one node (`POST /v1/releases`). A node recomputes every `bound_i` from
+/// the items it received, so the one signature binds each per-request key to its own
+/// request exactly as a per-request signature would, and a batch cannot be extended,
+/// shortened or reordered without a new signature. The tag differs from the single
+/// binding's, so neither digest can be passed off as the other.
+#[must_use]
+pub fn release_batch_digest(bounds: &[[u8; 32]]) -> [u8; 32] {
+    let mut m = Vec::with_capacity(RELEASE_BATCH_TAG.len() + 4 + 32 * bounds.len());
+    m.extend_from_slice(RELEASE_BATCH_TAG);
+    m.extend_from_slice(&u32::try_from(bounds.len()).unwrap_or(u32::MAX).to_be_bytes());
+    for b in bounds {
+        m.extend_from_slice(b);
+    }
     keccak256(&m)
 }
 

@@ -4,8 +4,8 @@
 
 use cifer_core::{Seed, fragment, keccak256};
 use cifer_custody::{
-    Error, ReleaseOpener, create_bundle, open_delivery, open_release, release_key_digest,
-    seal_release, sign_digest,
+    Error, ReleaseOpener, create_bundle, open_delivery, open_release, release_batch_digest,
+    release_key_digest, seal_release, sign_digest,
 };
 use k256::ecdsa::SigningKey;
 use rand_chacha::ChaCha20Rng;
@@ -205,6 +205,24 @@ fn signatures_are_low_s_and_recover() {
     let d1 = release_key_digest(1, &[0u8; 32], &[1u8; 32], b"key");
     assert_ne!(d1, release_key_digest(2, &[0u8; 32], &[1u8; 32], b"key"));
     assert_ne!(d1, release_key_digest(1, &[0u8; 32], &[1u8; 32], b"kez"));
+}
+
+#[test]
+fn batch_digests_bind_every_item_its_order_and_the_count() {
+    let (a, b, c) = (keccak256(b"a"), keccak256(b"b"), keccak256(b"c"));
+    let ab = release_batch_digest(&[a, b]);
+    // The layout, spelled out: tag, count as big-endian u32, the bindings in order.
+    let mut m = b"CIFER/v1/release-batch".to_vec();
+    m.extend_from_slice(&2u32.to_be_bytes());
+    m.extend_from_slice(&a);
+    m.extend_from_slice(&b);
+    assert_eq!(ab, keccak256(&m));
+    assert_ne!(ab, release_batch_digest(&[b, a]), "order is bound");
+    assert_ne!(ab, release_batch_digest(&[a, b, c]), "an extra item is refused");
+    assert_ne!(ab, release_batch_digest(&[a]), "a missing item is refused");
+    // A batch of one is not the single binding: neither signature stands for the other.
+    assert_ne!(release_batch_digest(&[a]), a);
+    assert_ne!(release_batch_digest(&[]), release_batch_digest(&[[0u8; 32]]));
 }
 
 #[test]

@@ -149,6 +149,18 @@ impl UserRequest {
         }
     }
 
+    /// The digest the wallet signed (EIP-712 or EIP-191): the one
+    /// [`crate::verify::verify_user`] reports once the signature checks out, computed
+    /// without checking it.
+    #[must_use]
+    pub fn signing_digest(&self) -> [u8; 32] {
+        use cifer_auth::SignedRequest as _;
+        match self {
+            Self::Typed(r) => r.signing_digest(),
+            Self::Seed(p) => p.signing_digest(),
+        }
+    }
+
     /// The contract a typed request names; `None` for a seed payload.
     #[must_use]
     pub fn verifying_contract(&self) -> Option<[u8; 20]> {

@@ -412,6 +412,21 @@ impl Release {
         Self { request, signature, bb_account, response_seed, response_key, bb_signature }
     }
 
+    /// What the black box signs for this request alone.
+    pub fn bound(&self) -> [u8; 32] {
+        let (chain_id, secret_id) = self.request.chain_and_secret();
+        release_key_digest(chain_id, &secret_id, &self.request.digest(), &self.response_key)
+    }
+
+    /// This request as an item of `POST /v1/releases`.
+    pub fn item_json(&self) -> Value {
+        json!({
+            "request": self.request.json(),
+            "signature": hx(&self.signature),
+            "responseKey": hx(&self.response_key),
+        })
+    }
+
     pub fn json(&self) -> Value {
         json!({
             "request": self.request.json(),
@@ -423,6 +438,37 @@ impl Release {
             }
         })
     }
+}
+
+/// A `POST /v1/releases` body: `items` in order under one signature by `bb_key` over the
+/// batch digest of `signed` (the items' own bindings unless a test forges it).
+pub fn batch_json(
+    items: &[&Release],
+    signed: &[[u8; 32]],
+    bb_account: Address,
+    bb_key: &SigningKey,
+) -> Value {
+    let signature = sign_digest(bb_key, &cifer_custody::release_batch_digest(signed)).unwrap();
+    json!({
+        "blackBox": { "account": bb_account.to_string(), "signature": hx(&signature) },
+        "items": items.iter().map(|r| r.item_json()).collect::<Vec<_>>(),
+    })
+}
+
+/// [`batch_json`] signed over the items' own bindings.
+pub fn batch(items: &[&Release], bb_account: Address, bb_key: &SigningKey) -> Value {
+    let bounds: Vec<[u8; 32]> = items.iter().map(|r| r.bound()).collect();
+    batch_json(items, &bounds, bb_account, bb_key)
+}
+
+/// The `(status, code)` of each result of a batch answer (`code` is `""` for a release).
+pub fn batch_outcomes(body: &Value) -> Vec<(u64, String)> {
+    body["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results in {body}"))
+        .iter()
+        .map(|r| (r["status"].as_u64().unwrap(), code(r).replace("<none>", "")))
+        .collect()
 }
 
 /// POSTs `body` as JSON; returns status and JSON body.

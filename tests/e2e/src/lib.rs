@@ -207,19 +207,26 @@ impl Devnet {
             .collect()
     }
 
-    /// Sends `signal` to the process `name` (`node3`, `blackbox1`, `anvil`).
+    /// Sends `signal` to the process `name` (`node3`, `blackbox1`, `anvil`) and waits
+    /// until it took effect: gone (or a zombie) for `KILL`, `TERM` and `INT`, stopped for
+    /// `STOP`; `CONT` and others return at once.
     pub fn signal(&self, name: &str, signal: &str) {
         let pid = self.pids()[name];
         let ok =
             Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
         assert!(ok.success(), "kill -{signal} {name}");
-        // Wait until it is gone.
+        let state = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()))
+        };
+        let done: fn(Option<char>) -> bool = match signal {
+            "KILL" | "TERM" | "INT" => |s| matches!(s, None | Some('Z')),
+            "STOP" => |s| matches!(s, None | Some('T')),
+            _ => return,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while Path::new(&format!("/proc/{pid}")).exists()
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z")
-        {
+        while !done(state()) {
             assert!(Instant::now() < deadline, "{name} did not stop");
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -92,7 +92,7 @@ fn ids(v: &Value) -> Vec<u64> {
     out
 }
 
-/// Plays a lying shard node on `port`: answers every release with a well-formed reply,
+/// Plays a lying shard node on `port`: answers every release item with a well-formed reply,
 /// sealed to the black box's response key, carrying the bundle's real commitments and
 /// signature but a fragment for its slot that is not the secret's.
 fn spawn_liar(port: u16, slot: u8, bundle: Value) -> tokio::task::JoinHandle<()> {
@@ -110,30 +110,37 @@ fn spawn_liar(port: u16, slot: u8, bundle: Value) -> tokio::task::JoinHandle<()>
     let (_, fragments) =
         cifer_core::fragment::split(&other, 3, 5, &mut cifer_core::os_rng()).unwrap();
     let fake: Fragment = fragments[usize::from(slot) - 1].clone();
+    // The black box asks through `POST /v1/releases`: a sealed lie for every item.
     let app = axum::Router::new().route(
-        "/v1/release",
+        "/v1/releases",
         route_post(move |axum::Json(body): axum::Json<Value>| {
             let (commitments, fake) = (commitments.clone(), fake.clone());
             async move {
-                let ek_hex = body["blackBox"]["responseKey"]
-                    .as_str()
+                let results: Vec<Value> = body["items"]
+                    .as_array()
                     .unwrap()
-                    .trim_start_matches("0x")
-                    .to_owned();
-                let ek = cifer_core::EncapsulationKey::from_bytes(&hex::decode(ek_hex).unwrap())
-                    .unwrap();
-                let secret: U256 = body["request"]["secretId"].as_str().unwrap().parse().unwrap();
-                let chain = body["request"]["chainId"].as_u64().unwrap();
-                let reply = cifer_custody::seal_release(
-                    chain,
-                    secret.to_be_bytes::<32>(),
-                    &fake,
-                    &commitments,
-                    &signature,
-                    &ek,
-                )
-                .unwrap();
-                axum::Json(json!({ "fragment": hex0x(&reply) }))
+                    .iter()
+                    .map(|item| {
+                        let ek_hex = item["responseKey"].as_str().unwrap().trim_start_matches("0x");
+                        let ek =
+                            cifer_core::EncapsulationKey::from_bytes(&hex::decode(ek_hex).unwrap())
+                                .unwrap();
+                        let secret: U256 =
+                            item["request"]["secretId"].as_str().unwrap().parse().unwrap();
+                        let chain = item["request"]["chainId"].as_u64().unwrap();
+                        let reply = cifer_custody::seal_release(
+                            chain,
+                            secret.to_be_bytes::<32>(),
+                            &fake,
+                            &commitments,
+                            &signature,
+                            &ek,
+                        )
+                        .unwrap();
+                        json!({ "status": 200, "fragment": hex0x(&reply) })
+                    })
+                    .collect();
+                axum::Json(json!({ "results": results }))
             }
         }),
     );
@@ -288,6 +295,45 @@ async fn decryption_authorization_faults_liars_and_audit() {
         devnet.restart_node(i).await;
     }
     assert_eq!(owner.decrypt_bytes(&sealed).await.unwrap(), message);
+
+    // Many decryptions at once: all served, and the node queues batched them (fewer
+    // `POST /v1/releases` than requests carried).
+    let metrics = bb.clone();
+    let (batches, items) = (
+        metric(&metrics, "cifer_bb_release_batches_total").await,
+        metric(&metrics, "cifer_bb_release_items_total").await,
+    );
+    let burst = futures_util::future::join_all((0..24).map(|_| owner.decrypt_bytes(&sealed))).await;
+    for plain in burst {
+        assert_eq!(plain.unwrap(), message);
+    }
+    let batches = metric(&metrics, "cifer_bb_release_batches_total").await - batches;
+    let items = metric(&metrics, "cifer_bb_release_items_total").await - items;
+    assert!(items >= 24.0 * 3.0, "{items} items sent for 24 decryptions");
+    assert!(batches < items, "{batches} batches for {items} items: nothing was batched");
+
+    // A hung node (SIGSTOP): served by the other four; what queued for it meanwhile is
+    // withdrawn unsent once those decryptions were served, so it does not do the work
+    // when it wakes up.
+    let node5 = devnet.node_url(5);
+    let released_before = metric(&node5, "cifer_releases_total").await;
+    let withdrawn_before = metric(&metrics, "cifer_bb_release_items_withdrawn_total").await;
+    devnet.signal("node5", "STOP");
+    for _ in 0..5 {
+        assert_eq!(owner.decrypt_bytes(&sealed).await.unwrap(), message);
+    }
+    devnet.signal("node5", "CONT");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&metrics, "cifer_bb_release_items_withdrawn_total").await - withdrawn_before < 4.0
+    {
+        assert!(Instant::now() < deadline, "the hung node's queue was not withdrawn");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let released = metric(&node5, "cifer_releases_total").await;
+    assert!(
+        released - released_before <= 1.0,
+        "the woken node released {released_before} -> {released}"
+    );
 
     // A lying node (node 2 replaced by one that sends another seed's fragment): with four
     // honest answers the result is still right and the liar is named; with only three
