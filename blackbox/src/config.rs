@@ -12,6 +12,7 @@
 //! key_cache_ttl_secs = 0      # 0 = no key cache (the default); see docs/services.md
 //! prune_interval_secs = 30    # how often expired replay keys and rate counters go
 //! thin_mode = false           # POST /v1/decrypt/thin (the weaker trust mode)
+//! # worker_threads = 0        # tokio workers; unset = one per core, 0 = a single thread
 //! thin_max_bytes = 65536
 //! trusted_black_boxes = []    # other registered black boxes whose bundles we accept
 //!
@@ -31,7 +32,7 @@
 //!
 //! Overrides: `CIFER_BB_LISTEN`, `CIFER_BB_DATABASE_URL`, `CIFER_BB_SIGNER_KEY`,
 //! `CIFER_BB_ACCOUNT`, `CIFER_BB_LOG_FORMAT`, `CIFER_BB_KEY_CACHE_TTL_SECS`,
-//! `CIFER_BB_PRUNE_INTERVAL_SECS`, `CIFER_BB_THIN_MODE`, and `CIFER_BB_CHAIN_<chainId>_RPC_URLS`.
+//! `CIFER_BB_PRUNE_INTERVAL_SECS`, `CIFER_BB_THIN_MODE`, `CIFER_BB_WORKER_THREADS`, and `CIFER_BB_CHAIN_<chainId>_RPC_URLS`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -85,6 +86,7 @@ struct RawConfig {
     prune_interval_secs: u64,
     #[serde(default)]
     thin_mode: bool,
+    worker_threads: Option<usize>,
     #[serde(default = "default_thin_max")]
     thin_max_bytes: usize,
     #[serde(default)]
@@ -145,6 +147,9 @@ pub struct Config {
     pub prune_interval: Duration,
     /// Whether `POST /v1/decrypt/thin` is served.
     pub thin_mode: bool,
+    /// Tokio worker threads: `None` = one per core (the default), `Some(0)` = one thread
+    /// runs everything.
+    pub worker_threads: Option<usize>,
     /// Largest envelope thin mode accepts.
     pub thin_max_bytes: usize,
     /// Other registered black boxes whose creation bundles are accepted.
@@ -170,6 +175,7 @@ impl core::fmt::Debug for Config {
             .field("key_cache_ttl", &self.key_cache_ttl)
             .field("prune_interval", &self.prune_interval)
             .field("thin_mode", &self.thin_mode)
+            .field("worker_threads", &self.worker_threads)
             .field("rate_limit", &self.rate_limit)
             .field("chains", &self.chains)
             .finish_non_exhaustive()
@@ -231,6 +237,10 @@ impl Config {
             raw.prune_interval_secs =
                 v.parse().map_err(|_| bad("PRUNE_INTERVAL_SECS", "expected seconds"))?;
         }
+        if let Some(v) = var("WORKER_THREADS") {
+            raw.worker_threads =
+                Some(v.parse().map_err(|_| bad("WORKER_THREADS", "expected a thread count"))?);
+        }
         if let Some(v) = var("THIN_MODE") {
             raw.thin_mode = v.parse().map_err(|_| bad("THIN_MODE", "expected true or false"))?;
         }
@@ -270,6 +280,7 @@ impl Config {
                 .then(|| Duration::from_secs(raw.key_cache_ttl_secs)),
             prune_interval: Duration::from_secs(raw.prune_interval_secs),
             thin_mode: raw.thin_mode,
+            worker_threads: raw.worker_threads,
             thin_max_bytes: raw.thin_max_bytes,
             trusted_black_boxes: raw.trusted_black_boxes,
             rate_limit: raw.rate_limit,
@@ -312,12 +323,14 @@ cluster_registry = "0x2222222222222222222222222222222222222222"
         assert_eq!(c.key_cache_ttl, None, "no key cache by default");
         assert!(!c.thin_mode, "thin mode is off by default");
         assert_eq!(c.prune_interval, Duration::from_secs(30));
+        assert_eq!(c.worker_threads, None, "one worker per core by default");
         let c = parse(
             BASE,
             &[
                 ("CIFER_BB_KEY_CACHE_TTL_SECS", "60"),
                 ("CIFER_BB_THIN_MODE", "true"),
                 ("CIFER_BB_PRUNE_INTERVAL_SECS", "3600"),
+                ("CIFER_BB_WORKER_THREADS", "0"),
                 ("CIFER_BB_DATABASE_URL", "postgres://u:hunter2@db/bb"),
             ],
         )
@@ -325,6 +338,8 @@ cluster_registry = "0x2222222222222222222222222222222222222222"
         assert_eq!(c.key_cache_ttl, Some(Duration::from_secs(60)));
         assert!(c.thin_mode);
         assert_eq!(c.prune_interval, Duration::from_secs(3600));
+        assert_eq!(c.worker_threads, Some(0));
+        assert!(parse(BASE, &[("CIFER_BB_WORKER_THREADS", "two")]).is_err());
         assert!(parse(BASE, &[("CIFER_BB_PRUNE_INTERVAL_SECS", "0")]).is_err());
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("hunter2") && !dbg.contains("APIKEY"), "{dbg}");

@@ -108,6 +108,17 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().ok()
 }
 
+/// The service's runtime: `worker_threads` as configured (`Some(0)`: a single thread).
+fn service_runtime(worker_threads: Option<usize>) -> Option<tokio::runtime::Runtime> {
+    match worker_threads {
+        Some(0) => tokio::runtime::Builder::new_current_thread().enable_all().build().ok(),
+        Some(n) => {
+            tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build().ok()
+        }
+        None => runtime(),
+    }
+}
+
 fn serve(path: &Path) -> ExitCode {
     let config = match load(path) {
         Ok(c) => c,
@@ -115,7 +126,7 @@ fn serve(path: &Path) -> ExitCode {
     };
     init_tracing(config.log_format);
     tracing::info!(config = ?config, "starting");
-    let Some(rt) = runtime() else {
+    let Some(rt) = service_runtime(config.worker_threads) else {
         tracing::error!("cannot start the runtime");
         return ExitCode::FAILURE;
     };

@@ -117,6 +117,22 @@ fn clock_ticks_per_s() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// The black box's release-queue counters: batches sent, requests they carried, requests
+/// withdrawn unsent.
+async fn release_counters(black_box: &str) -> [f64; 3] {
+    let text = reqwest::get(format!("{black_box}/metrics")).await.unwrap().text().await.unwrap();
+    let read = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    [
+        read("cifer_bb_release_batches_total"),
+        read("cifer_bb_release_items_total"),
+        read("cifer_bb_release_items_withdrawn_total"),
+    ]
+}
+
 async fn client(endpoints: &Endpoints, key: PrivateKeySigner) -> Client {
     Client::connect(endpoints, key).await.unwrap()
 }
@@ -192,6 +208,7 @@ async fn main() {
     }
     let before = rss_kib(&a.devnet);
     let cpu_before = cpu_ticks(&a.devnet);
+    let queues_before = release_counters(&endpoints.black_box_url).await;
     let ok = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(a.seconds);
@@ -224,10 +241,16 @@ async fn main() {
     let secs = started.elapsed().as_secs_f64();
     let cpu_after = cpu_ticks(&a.devnet);
     let after = rss_kib(&a.devnet);
+    let queues_after = release_counters(&endpoints.black_box_url).await;
     let half = half.await.unwrap();
     println!("sustained_clients {}", a.clients);
     println!("sustained_decryptions_per_s {:.0}", ok.load(Ordering::Relaxed) as f64 / secs);
     println!("sustained_errors {}", errors.load(Ordering::Relaxed));
+    // How the node queues batched: requests per `POST /v1/releases`, and the share of
+    // queued requests withdrawn unsent (their decryption had its three fragments).
+    let [batches, items, withdrawn] = [0, 1, 2].map(|i| queues_after[i] - queues_before[i]);
+    println!("sustained_release_batch_mean {:.2}", items / batches.max(1.0));
+    println!("sustained_release_withdrawn_share {:.3}", withdrawn / (items + withdrawn).max(1.0));
     for (((name, b), (_, h)), (_, af)) in before.iter().zip(&half).zip(&after) {
         println!("rss_kib_{name} before={b} half={h} after={af}");
     }
