@@ -84,6 +84,7 @@ bench-instructions: setup
 # Shard node release throughput against a real anvil and the real node process.
 bench-node: setup
 	$(CARGO) bench --locked -p cifer-shard-node --bench release -- --requests 4000 --concurrency 16
+	$(CARGO) bench --locked -p cifer-shard-node --bench release -- --requests 4000 --concurrency 2 --batch 10
 
 fuzz:
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run envelope_decode -- -max_total_time=60
