@@ -20,6 +20,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use axum::body::Bytes;
@@ -95,6 +96,17 @@ impl Releases {
         endpoint: &str,
         item: &Arc<Item>,
     ) -> Result<ReleaseAnswer, String> {
+        self.ask_via(|| Arc::downgrade(state), endpoint, item).await
+    }
+
+    /// [`Releases::ask`] through `transport`, which starts the node's worker if it has
+    /// none yet.
+    async fn ask_via<T: Transport>(
+        &self,
+        transport: impl FnOnce() -> T,
+        endpoint: &str,
+        item: &Arc<Item>,
+    ) -> Result<ReleaseAnswer, String> {
         let (reply, answer) = oneshot::channel();
         let queued = Queued { item: Arc::clone(item), reply };
         {
@@ -106,7 +118,7 @@ impl Releases {
             // No worker yet, or it ended (the state is going away): start one.
             if let Some(queued) = unsent {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(worker(Arc::downgrade(state), endpoint.to_owned(), rx));
+                tokio::spawn(worker(transport(), endpoint.to_owned(), rx));
                 let _ = tx.send(queued);
                 if queues.len() >= 1024 {
                     // Endpoints come from the registry (a handful per cluster).
@@ -119,9 +131,59 @@ impl Releases {
     }
 }
 
+/// What a node's worker needs from the service: the black box's signer, its HTTP client
+/// and its counters. The service's is a weak reference to its state, so that workers end
+/// with it; tests use a fake node.
+trait Transport: Send + Sync + 'static {
+    /// The registered account, `0x…`; `None` once the service is gone.
+    fn account(&self) -> Option<String>;
+    /// The registered signer's signature over `digest`; `None` once the service is gone.
+    fn sign(&self, digest: &[u8; 32]) -> Option<Result<[u8; 65], String>>;
+    /// `POST {endpoint}/v1/releases` with `body`: the status and the answer's bytes.
+    fn post(
+        &self,
+        endpoint: &str,
+        body: Bytes,
+    ) -> impl Future<Output = Result<(u16, Bytes), String>> + Send;
+    /// A batch of `sent` items left (none if 0), and `withdrawn` were dropped unsent.
+    fn count(&self, sent: usize, withdrawn: usize);
+}
+
+impl Transport for Weak<AppState> {
+    fn account(&self) -> Option<String> {
+        Some(wire_hex(self.upgrade()?.account.as_slice()))
+    }
+
+    fn sign(&self, digest: &[u8; 32]) -> Option<Result<[u8; 65], String>> {
+        let state = self.upgrade()?;
+        Some(
+            cifer_custody::sign_digest(&state.signer, digest)
+                .map_err(|_| "the black box cannot sign".to_owned()),
+        )
+    }
+
+    fn post(
+        &self,
+        endpoint: &str,
+        body: Bytes,
+    ) -> impl Future<Output = Result<(u16, Bytes), String>> + Send {
+        let (state, endpoint) = (self.upgrade(), endpoint.to_owned());
+        async move {
+            let state = state.ok_or("the black box is shutting down")?;
+            state.nodes.post_bytes(&endpoint, "/v1/releases", body).await
+        }
+    }
+
+    fn count(&self, sent: usize, withdrawn: usize) {
+        if let Some(state) = self.upgrade() {
+            state.metrics.release_batch(sent, withdrawn);
+        }
+    }
+}
+
 /// One node's worker: a batch at a time, each one what queued up while the last was out.
-async fn worker(
-    state: Weak<AppState>,
+async fn worker<T: Transport>(
+    transport: T,
     endpoint: String,
     mut queue: mpsc::UnboundedReceiver<Queued>,
 ) {
@@ -132,16 +194,18 @@ async fn worker(
             let Ok(next) = queue.try_recv() else { break };
             batch.push(next);
         }
-        let Some(state) = state.upgrade() else { return };
         // Nobody waits for these any more: do not ask the node for them.
         let queued = batch.len();
         batch.retain(|q| !q.reply.is_closed());
-        state.metrics.release_batch(batch.len(), queued - batch.len());
+        transport.count(batch.len(), queued - batch.len());
         if batch.is_empty() {
             continue;
         }
-        let answers = exchange(&state, &endpoint, &batch).await;
-        drop(state);
+        let answers = match exchange(&transport, &endpoint, &batch).await {
+            Some(answers) => answers,
+            // The service is gone: dropping the batch tells its waiters.
+            None => return,
+        };
         match answers {
             Ok(answers) => {
                 for (q, answer) in batch.drain(..).zip(answers) {
@@ -157,24 +221,42 @@ async fn worker(
     }
 }
 
-/// Signs, sends and reads one batch: an answer per item, in order, or one reason for all.
-async fn exchange(
-    state: &AppState,
+/// Result of one batch: an answer per item, in order, or one reason for all.
+type BatchOutcome = Result<Vec<Result<ReleaseAnswer, String>>, String>;
+
+/// Signs, sends and reads one batch; `None` once the service is gone.
+async fn exchange<T: Transport>(
+    transport: &T,
     endpoint: &str,
     batch: &[Queued],
-) -> Result<Vec<Result<ReleaseAnswer, String>>, String> {
+) -> Option<BatchOutcome> {
+    let account = transport.account()?;
     let signature = match batch {
+        // At low load every node's batch is this one item: it is signed once, by the
+        // first of their workers.
         [only] => match only.item.solo.get() {
-            Some(s) => *s,
-            None => {
-                let s = sign(state, &[only.item.bound])?;
-                *only.item.solo.get_or_init(|| s)
-            }
+            Some(s) => Ok(*s),
+            None => transport
+                .sign(&cifer_custody::release_batch_digest(&[only.item.bound]))?
+                .map(|s| *only.item.solo.get_or_init(|| s)),
         },
-        _ => sign(state, &batch.iter().map(|q| q.item.bound).collect::<Vec<_>>())?,
+        _ => {
+            let bounds: Vec<[u8; 32]> = batch.iter().map(|q| q.item.bound).collect();
+            transport.sign(&cifer_custody::release_batch_digest(&bounds))?
+        }
     };
-    let body = batch_body(&wire_hex(state.account.as_slice()), &signature, batch);
-    let (status, bytes) = state.nodes.post_bytes(endpoint, "/v1/releases", body).await?;
+    Some(send(transport, endpoint, batch, &account, signature).await)
+}
+
+async fn send<T: Transport>(
+    transport: &T,
+    endpoint: &str,
+    batch: &[Queued],
+    account: &str,
+    signature: Result<[u8; 65], String>,
+) -> BatchOutcome {
+    let body = batch_body(account, &signature?, batch);
+    let (status, bytes) = transport.post(endpoint, body).await?;
     if status != 200 {
         // The node refused the batch as a whole: the same reason for every item.
         return match release_answer(status, &bytes)? {
@@ -187,11 +269,6 @@ async fn exchange(
         return Err(format!("answer: {} results for {} requests", answers.len(), batch.len()));
     }
     Ok(answers)
-}
-
-fn sign(state: &AppState, bounds: &[[u8; 32]]) -> Result<[u8; 65], String> {
-    cifer_custody::sign_digest(&state.signer, &cifer_custody::release_batch_digest(bounds))
-        .map_err(|_| "the black box cannot sign".to_owned())
 }
 
 fn wire_hex(bytes: &[u8]) -> String {
@@ -340,6 +417,177 @@ mod tests {
         assert_eq!(answers[4], Err("answer: a result without a status".to_owned()));
         assert!(batch_answers(br#"{"fragment":"0x01"}"#).unwrap_err().starts_with("answer: "));
         assert!(batch_answers(b"[]").unwrap_err().starts_with("answer: "));
+    }
+
+    type Answer = Box<dyn Fn(usize) -> (u16, String) + Send>;
+
+    /// A node behind a gate: every post waits for a permit, then answers with `answer`
+    /// of the number of items; everything it was asked is recorded.
+    #[derive(Clone)]
+    struct FakeNode(Arc<Fake>);
+
+    struct Fake {
+        posted: Mutex<Vec<serde_json::Value>>,
+        signed: Mutex<Vec<[u8; 32]>>,
+        counts: Mutex<Vec<(usize, usize)>>,
+        gate: tokio::sync::Semaphore,
+        answer: Mutex<Answer>,
+    }
+
+    impl FakeNode {
+        fn new(permits: usize, answer: impl Fn(usize) -> (u16, String) + Send + 'static) -> Self {
+            Self(Arc::new(Fake {
+                posted: Mutex::new(Vec::new()),
+                signed: Mutex::new(Vec::new()),
+                counts: Mutex::new(Vec::new()),
+                gate: tokio::sync::Semaphore::new(permits),
+                answer: Mutex::new(Box::new(answer)),
+            }))
+        }
+
+        fn posted(&self) -> Vec<serde_json::Value> {
+            self.0.posted.lock().unwrap().clone()
+        }
+    }
+
+    impl Transport for FakeNode {
+        fn account(&self) -> Option<String> {
+            Some("0xabcd".to_owned())
+        }
+
+        fn sign(&self, digest: &[u8; 32]) -> Option<Result<[u8; 65], String>> {
+            let mut signed = self.0.signed.lock().unwrap();
+            signed.push(*digest);
+            // The n-th signature is n repeated: tests can tell which one a batch carried.
+            Some(Ok([u8::try_from(signed.len()).unwrap(); 65]))
+        }
+
+        fn post(
+            &self,
+            _endpoint: &str,
+            body: Bytes,
+        ) -> impl Future<Output = Result<(u16, Bytes), String>> + Send {
+            let fake = Arc::clone(&self.0);
+            async move {
+                let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let n = body["items"].as_array().unwrap().len();
+                fake.posted.lock().unwrap().push(body);
+                fake.gate.acquire().await.unwrap().forget();
+                let (status, answer) = (fake.answer.lock().unwrap())(n);
+                Ok((status, Bytes::from(answer)))
+            }
+        }
+
+        fn count(&self, sent: usize, withdrawn: usize) {
+            self.0.counts.lock().unwrap().push((sent, withdrawn));
+        }
+    }
+
+    /// `{"results":[…]}` with fragment `[i]` for item `i`.
+    fn fragments(n: usize) -> (u16, String) {
+        let results: Vec<_> = (0..n)
+            .map(|i| serde_json::json!({ "status": 200, "fragment": format!("0x{i:02x}") }))
+            .collect();
+        (200, serde_json::json!({ "results": results }).to_string())
+    }
+
+    fn item(i: u8) -> Arc<Item> {
+        Arc::new(Item::new(Bytes::from(format!("{{\"i\":{i}}}")), [i; 32]))
+    }
+
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    type Asked = tokio::task::JoinHandle<Result<ReleaseAnswer, String>>;
+
+    fn ask(releases: &Arc<Releases>, node: &FakeNode, endpoint: &'static str, i: u8) -> Asked {
+        let (releases, node) = (Arc::clone(releases), node.clone());
+        tokio::spawn(async move { releases.ask_via(|| node, endpoint, &item(i)).await })
+    }
+
+    #[tokio::test]
+    async fn what_queues_while_a_batch_is_out_goes_next_together_and_withdrawn_items_stay() {
+        let releases = Arc::new(Releases::default());
+        let node = FakeNode::new(0, fragments);
+        let a = ask(&releases, &node, "n1", 1);
+        settle().await;
+        assert_eq!(node.posted().len(), 1, "the first item leaves at once, alone");
+        let (b, c, d) = (
+            ask(&releases, &node, "n1", 2),
+            ask(&releases, &node, "n1", 3),
+            ask(&releases, &node, "n1", 4),
+        );
+        settle().await;
+        d.abort(); // its decryption stopped waiting
+        settle().await;
+        assert_eq!(node.posted().len(), 1, "one batch out at a time");
+        node.0.gate.add_permits(1);
+        assert_eq!(a.await.unwrap(), Ok(ReleaseAnswer::Sealed(vec![0])));
+        settle().await;
+        let posted = node.posted();
+        assert_eq!(posted.len(), 2);
+        assert_eq!(posted[0]["items"], serde_json::json!([{ "i": 1 }]));
+        assert_eq!(posted[1]["items"], serde_json::json!([{ "i": 2 }, { "i": 3 }]), "4 withdrawn");
+        assert_eq!(posted[1]["blackBox"]["account"], "0xabcd");
+        assert_eq!(posted[1]["blackBox"]["signature"], format!("0x{}", "02".repeat(65)));
+        node.0.gate.add_permits(1);
+        assert_eq!(b.await.unwrap(), Ok(ReleaseAnswer::Sealed(vec![0])));
+        assert_eq!(c.await.unwrap(), Ok(ReleaseAnswer::Sealed(vec![1])));
+        assert_eq!(
+            *node.0.signed.lock().unwrap(),
+            [
+                cifer_custody::release_batch_digest(&[[1; 32]]),
+                cifer_custody::release_batch_digest(&[[2; 32], [3; 32]]),
+            ],
+            "each batch signed over its own items' bindings, in order"
+        );
+        assert_eq!(*node.0.counts.lock().unwrap(), [(1, 0), (2, 1)]);
+    }
+
+    #[tokio::test]
+    async fn a_one_item_batch_is_signed_once_for_every_node() {
+        let releases = Arc::new(Releases::default());
+        let node = FakeNode::new(8, fragments);
+        let shared = item(9);
+        let mut asked = Vec::new();
+        for endpoint in ["n1", "n2", "n3"] {
+            let (releases, node, shared) =
+                (Arc::clone(&releases), node.clone(), Arc::clone(&shared));
+            asked.push(tokio::spawn(
+                async move { releases.ask_via(|| node, endpoint, &shared).await },
+            ));
+        }
+        for a in asked {
+            assert_eq!(a.await.unwrap(), Ok(ReleaseAnswer::Sealed(vec![0])));
+        }
+        assert_eq!(node.0.signed.lock().unwrap().len(), 1);
+        let signatures: Vec<_> =
+            node.posted().iter().map(|b| b["blackBox"]["signature"].clone()).collect();
+        assert_eq!(signatures.len(), 3);
+        assert!(signatures.iter().all(|s| *s == signatures[0]), "{signatures:?}");
+    }
+
+    #[tokio::test]
+    async fn a_batch_refused_whole_or_answered_short_fails_every_item_it_carried() {
+        let releases = Arc::new(Releases::default());
+        let node = FakeNode::new(8, |_| {
+            (404, r#"{"error":{"code":"not_found","message":"no such route"}}"#.to_owned())
+        });
+        assert_eq!(ask(&releases, &node, "n1", 1).await.unwrap(), Err("refused: not_found".into()));
+        *node.0.answer.lock().unwrap() = Box::new(|n| fragments(n + 1));
+        assert_eq!(
+            ask(&releases, &node, "n1", 2).await.unwrap(),
+            Err("answer: 2 results for 1 requests".into())
+        );
+        *node.0.answer.lock().unwrap() =
+            Box::new(|_| (422, r#"{"error":{"code":"future","message":"m"}}"#.to_owned()));
+        assert_eq!(ask(&releases, &node, "n1", 3).await.unwrap(), Ok(ReleaseAnswer::Future));
+        *node.0.answer.lock().unwrap() = Box::new(|_| (200, "<html>".to_owned()));
+        let garbled = ask(&releases, &node, "n1", 4).await.unwrap().unwrap_err();
+        assert!(garbled.starts_with("answer: "), "{garbled}");
     }
 
     #[test]
