@@ -34,7 +34,7 @@ use cifer_custody::{Bundle, Released};
 use cifer_service::http::json_body;
 use cifer_service::verify::{Verified, VerifyError, verify_user};
 use cifer_service::wire::{self, FieldError, RequestJson, UserRequest, hex0x};
-use cifer_store::{AuditEntry, AuditKind, Claim, RateCheck, Store};
+use cifer_store::{AuditEntry, AuditKind, Claim, Durable, RateCheck, Store};
 use k256::ecdsa::SigningKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -475,9 +475,9 @@ async fn serve_decrypt(
     let started = Instant::now();
     let mut ctx = Ctx::default();
     let result = match accept(&state, body, thin, &mut ctx).await {
-        Ok(accepted) => {
+        Ok((accepted, durable)) => {
             tracing::debug!(accept_us = started.elapsed().as_micros(), "request accepted");
-            answer(&state, accepted, thin).await
+            answer(&state, accepted, durable, thin).await
         }
         Err(e) => Err(e),
     };
@@ -519,13 +519,14 @@ async fn serve_decrypt(
     }
 }
 
-/// The checks of PROTOCOL.md §4.3, then the replay claim with its audit record.
+/// The checks of PROTOCOL.md §4.3, then the replay claim with its audit record: returned
+/// once the claim is decided, with the commit that makes it durable still under way.
 async fn accept(
     state: &Arc<AppState>,
     body: Result<Bytes, BytesRejection>,
     thin: bool,
     ctx: &mut Ctx,
-) -> Result<Accepted, ApiError> {
+) -> Result<(Accepted, Durable), ApiError> {
     // 1. Shape.
     let req: DecryptBody = json_body(body)?;
     let request = req.request.parse().map_err(bad_field)?;
@@ -660,12 +661,15 @@ async fn accept(
     }
 
     // 7. Rate limit (shared by replicas), then the replay claim with the audit record
-    // that precedes any key leaving: one transaction, one durable commit.
+    // that precedes any key leaving: one transaction, one durable commit. The claim is
+    // decided (no replica can win it any more) before the commit is flushed; the fan-out
+    // may start then, since what it brings back is sealed to a key only this request
+    // holds, and `answer` waits for the commit before anything leaves.
     let limit = state.settings.rate_limit;
     let record = *ctx;
-    let claimed = state
+    let (claimed, durable) = state
         .store
-        .count_and_claim_replay(
+        .count_and_decide_claim(
             RateCheck { subject: signer, window_ms: limit.window_ms, limit: limit.limit },
             replay_key(&signer, &digest),
             block.saturating_add(chain.window),
@@ -685,7 +689,7 @@ async fn accept(
             return Err(ApiError::new(ErrorCode::Replayed, "this request was already accepted"));
         }
     }
-    Ok(Accepted {
+    let accepted = Accepted {
         chain_id: ctx.chain_id,
         secret_id: ctx.secret_id,
         digest,
@@ -697,24 +701,31 @@ async fn accept(
         at,
         request: req.request,
         signature: req.signature,
-    })
+    };
+    Ok((accepted, durable))
 }
 
-/// The stream key (from the cache or the cluster), sealed to the requester.
-async fn answer(state: &Arc<AppState>, a: Accepted, thin: bool) -> Result<(Value, bool), ApiError> {
+/// The stream key (from the cache or the cluster), sealed to the requester once the
+/// claim's audit record is durable.
+async fn answer(
+    state: &Arc<AppState>,
+    a: Accepted,
+    durable: Durable,
+    thin: bool,
+) -> Result<(Value, bool), ApiError> {
     let cache_key = (a.chain_id, a.secret_id);
-    let (key, cached, report) = match state.cache.get(&cache_key, &a.ek_hash) {
-        Some(seed) => {
-            let key = seed
-                .stream_key(&a.prefix)
-                .map_err(|_| integrity("the envelope does not open with the secret's key"))?;
-            (key, true, json!({ "liars": [], "unavailable": [] }))
-        }
-        None => {
-            let (key, report) = from_cluster(state, &a).await?;
-            (key, false, report)
-        }
+    let gathered = match state.cache.get(&cache_key, &a.ek_hash) {
+        Some(seed) => seed
+            .stream_key(&a.prefix)
+            .map(|key| (key, true, json!({ "liars": [], "unavailable": [] })))
+            .map_err(|_| integrity("the envelope does not open with the secret's key")),
+        None => from_cluster(state, &a).await.map(|(key, report)| (key, false, report)),
     };
+    // Nothing is sealed to the requester, and no outcome is answered, before the
+    // `authorized` record is committed; if the commit failed, the claim was not kept and
+    // the rebuilt key is dropped (wiped) here.
+    durable.wait().await.map_err(|e| ApiError::internal(&e))?;
+    let (key, cached, report) = gathered?;
     let (field, sealed) = if thin {
         let plain =
             Zeroizing::new(envelope::open_body(&key, &a.prefix, &a.body).map_err(|_| {

@@ -373,6 +373,44 @@ impl Store {
         self.claim_in_group(key, expires_at_block, Some(rate), decide).await
     }
 
+    /// [`count_and_claim_replay`](Self::count_and_claim_replay) in two steps: returns as
+    /// soon as the outcome is **decided**, with a [`Durable`] that resolves once it is
+    /// **committed**. A claim is decided when its group's transaction has inserted the key
+    /// and chained its record while holding the write lock (SQLite `BEGIN IMMEDIATE`,
+    /// PostgreSQL the replay row's lock), so no other claim of the same key, by this
+    /// process or another replica, can win meanwhile; the commit only makes it durable.
+    /// If that commit fails, [`Durable::wait`] returns the error and nothing of the call
+    /// was written (the claim is not kept; it is not retried either).
+    ///
+    /// This lets a caller start work that has no effect outside it (the black box asks
+    /// the nodes for fragments sealed to a key only it holds) while the commit is flushed,
+    /// provided nothing that depends on the record leaves before `Durable::wait` returns
+    /// `Ok`. Outcomes other than a claim, and claims whose group could not be decided at
+    /// once, come back already committed.
+    ///
+    /// # Errors
+    /// As [`count_and_claim_replay`](Self::count_and_claim_replay).
+    pub async fn count_and_decide_claim<F>(
+        &self,
+        rate: RateCheck,
+        key: [u8; 32],
+        expires_at_block: u64,
+        decide: F,
+    ) -> Result<(Claim, Durable)>
+    where
+        F: FnOnce() -> AuditEntry + Send + 'static,
+    {
+        let (answer, decided) = self.queue_claim(key, expires_at_block, Some(rate), decide).await?;
+        match decided.await {
+            Ok(claim) => Ok((claim, Durable(Some(answer)))),
+            // Not announced early: the final answer is the outcome, already committed.
+            Err(_) => {
+                let claim = answer.await.map_err(|_| StoreError::WriterStopped)??;
+                Ok((claim, Durable(None)))
+            }
+        }
+    }
+
     async fn claim_in_group<F>(
         &self,
         key: [u8; 32],
@@ -383,12 +421,41 @@ impl Store {
     where
         F: FnOnce() -> AuditEntry + Send + 'static,
     {
+        let (answer, decided) = self.queue_claim(key, expires_at_block, rate, decide).await?;
+        drop(decided);
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Queues one claim to the writer: the receiver of its committed outcome and that of
+    /// its early, decided one (which is dropped unsent if there is none).
+    async fn queue_claim<F>(
+        &self,
+        key: [u8; 32],
+        expires_at_block: u64,
+        rate: Option<RateCheck>,
+        decide: F,
+    ) -> Result<(
+        tokio::sync::oneshot::Receiver<Result<Claim>>,
+        tokio::sync::oneshot::Receiver<Claim>,
+    )>
+    where
+        F: FnOnce() -> AuditEntry + Send + 'static,
+    {
         let expires = to_i64("expires_at_block", expires_at_block)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job =
-            GroupJob { key, expires, rate, decide: Some(Box::new(decide)), entry: None, reply };
+        let (early, decided) = tokio::sync::oneshot::channel();
+        let job = GroupJob {
+            key,
+            expires,
+            rate,
+            decide: Some(Box::new(decide)),
+            entry: None,
+            early: Some(early),
+            announced: false,
+            reply,
+        };
         self.writer.send(job).await.map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        Ok((answer, decided))
     }
 
     /// Up to `limit` entries with `seq > after_seq`, in order (for export). Rows are
@@ -484,7 +551,7 @@ pub const MAX_GROUP: usize = 64;
 type Decide = Box<dyn FnOnce() -> AuditEntry + Send>;
 
 /// The outcome of [`Store::count_and_claim_replay`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Claim {
     /// First claim of the key: the record appended with it.
     Claimed(AuditRecord),
@@ -514,7 +581,43 @@ pub(crate) struct GroupJob {
     /// Taken when the claim first succeeds; its answer is kept in `entry`.
     decide: Option<Decide>,
     entry: Option<AuditEntry>,
+    /// Where the decided outcome goes before the commit, for a caller that asked for it
+    /// (a closed receiver means nobody did).
+    early: Option<tokio::sync::oneshot::Sender<Claim>>,
+    /// The decided outcome was handed out: if the commit then fails, this job is answered
+    /// with the error, never retried (its caller may already act on the decision).
+    announced: bool,
     reply: tokio::sync::oneshot::Sender<Result<Claim>>,
+}
+
+/// The commit of a claim decided by [`Store::count_and_decide_claim`].
+#[must_use = "nothing that depends on the claim's record may leave before it is durable"]
+#[derive(Debug)]
+pub struct Durable(Option<tokio::sync::oneshot::Receiver<Result<Claim>>>);
+
+impl Durable {
+    /// Waits for the commit of the decided claim.
+    ///
+    /// # Errors
+    /// The commit's error ([`StoreError::Database`]), or [`StoreError::WriterStopped`]:
+    /// then nothing of the call was written.
+    pub async fn wait(self) -> Result<()> {
+        match self.0 {
+            None => Ok(()),
+            Some(answer) => answer.await.map_err(|_| StoreError::WriterStopped)?.map(|_| ()),
+        }
+    }
+}
+
+/// Hands each job that asked for it its decided outcome, before the group commits.
+fn announce(jobs: &mut [GroupJob], outcomes: &[Claim]) {
+    for (job, outcome) in jobs.iter_mut().zip(outcomes) {
+        if let Some(early) = job.early.take()
+            && !early.is_closed()
+        {
+            job.announced = early.send(outcome.clone()).is_ok();
+        }
+    }
 }
 
 impl GroupJob {
@@ -609,9 +712,16 @@ async fn commit_group(
                 let _ = job.reply.send(Ok(record));
             }
         }
-        Err(_) => {
-            // Nothing of the group was written: each call alone, for its own outcome.
+        Err(e) => {
+            // Nothing of the group was written. A call whose decision was handed out gets
+            // the error (it must not be decided twice); the others are retried each alone,
+            // for their own outcome.
+            let reason = e.to_string();
             for mut job in group.drain(..) {
+                if job.announced {
+                    let _ = job.reply.send(Err(StoreError::Commit(reason.clone())));
+                    continue;
+                }
                 let result = try_group(backend, held, std::slice::from_mut(&mut job), now_ms())
                     .await
                     .and_then(|mut r| r.pop().ok_or(StoreError::WriterStopped));
@@ -938,6 +1048,8 @@ async fn sqlite_group_in(
     }
     let head = head.ok_or_else(unexpected_rows)?;
     let records = chain_records(jobs, &claimed, &limited, head, at_unix_ms)?;
+    // Decided under the write lock: what remains is the records' insert and the commit.
+    announce(jobs, &records);
     let sql = format!("{};\nCOMMIT;", audit_insert_sql(appended(&records).count()));
     let mut args = sqlx::sqlite::SqliteArguments::default();
     add_audit_rows(&mut args, appended(&records), at_ms)?;
@@ -1022,6 +1134,9 @@ async fn postgres_group(
     // the lock is held throughout, so nothing slips in.
     let head = read_head_locked!(tx);
     let records = chain_records(jobs, &claimed, &limited, head, at_unix_ms)?;
+    // Decided: the claimed replay rows are locked by this transaction (a concurrent claim
+    // of one waits for it to end, then conflicts), and the audit lock is held.
+    announce(jobs, &records);
     let sql = audit_insert_sql(appended(&records).count());
     let mut args = sqlx::postgres::PgArguments::default();
     add_audit_rows(&mut args, appended(&records), at_ms)?;

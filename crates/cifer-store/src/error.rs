@@ -81,6 +81,12 @@ pub enum StoreError {
         len: usize,
     },
 
+    /// The commit of a group whose outcome had already been handed out
+    /// ([`Store::count_and_decide_claim`](crate::Store::count_and_decide_claim)) failed:
+    /// nothing of the call was written. Carries the database error's text.
+    #[error("the decided claim could not be committed: {0}")]
+    Commit(String),
+
     /// The store's group-commit writer task is gone (the runtime is shutting down).
     #[error("the store's writer task has stopped")]
     WriterStopped,

@@ -108,7 +108,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use audit::{
-    AuditEntry, AuditHead, AuditKind, AuditRecord, Claim, MAX_AUDIT_CODE_LEN, RateCheck,
+    AuditEntry, AuditHead, AuditKind, AuditRecord, Claim, Durable, MAX_AUDIT_CODE_LEN, RateCheck,
 };
 pub use backend::{BackendKind, StoreConfig};
 pub use error::{AuditFault, Result, StoreError};

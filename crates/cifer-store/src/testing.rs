@@ -185,6 +185,42 @@ impl Raw {
         }
     }
 
+    /// Makes every insert into the audit log fail (`true`) or work again (`false`): a
+    /// database that refuses a group's records after its claims went in.
+    pub async fn refuse_audit_inserts(&self, refuse: bool) {
+        match (self, refuse) {
+            (Self::Sqlite(_), true) => {
+                self.exec(
+                    "CREATE TRIGGER audit_log_test_refuse BEFORE INSERT ON audit_log \
+                     BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+                    &[],
+                )
+                .await;
+            }
+            (Self::Sqlite(_), false) => {
+                self.exec("DROP TRIGGER audit_log_test_refuse", &[]).await;
+            }
+            (Self::Postgres(_), true) => {
+                self.exec(
+                    "CREATE FUNCTION audit_log_test_refuse() RETURNS trigger LANGUAGE plpgsql \
+                     AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+                    &[],
+                )
+                .await;
+                self.exec(
+                    "CREATE TRIGGER audit_log_test_refuse BEFORE INSERT ON audit_log \
+                     FOR EACH ROW EXECUTE FUNCTION audit_log_test_refuse()",
+                    &[],
+                )
+                .await;
+            }
+            (Self::Postgres(_), false) => {
+                self.exec("DROP TRIGGER audit_log_test_refuse ON audit_log", &[]).await;
+                self.exec("DROP FUNCTION audit_log_test_refuse()", &[]).await;
+            }
+        }
+    }
+
     pub async fn close(&self) {
         match self {
             Self::Sqlite(p) => p.close().await,

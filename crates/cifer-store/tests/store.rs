@@ -33,6 +33,7 @@ cifer_store::both_backends! {
     rate_counters_are_shared_and_exact,
     count_and_claim_in_one_transaction,
     mixed_groups_decide_each_call,
+    decided_claims_are_kept_only_once_committed,
 }
 
 async fn bundle_signature_is_kept_and_compared(db: &Db) {
@@ -959,4 +960,58 @@ async fn sqlite_audit_log_survives_the_schema_4_rebuild() {
     assert!(pool.execute("DELETE FROM audit_log WHERE seq = 6").await.is_err());
     pool.close().await;
     store.close().await;
+}
+
+/// `count_and_decide_claim`: the outcome comes back decided, and `Durable::wait` tells
+/// whether it was committed. A claim whose records the database then refuses is answered
+/// with [`StoreError::Commit`] and kept nowhere: not its claim, not its count, not its
+/// record (the same request is claimed afterwards, under a limit of one).
+async fn decided_claims_are_kept_only_once_committed(db: &Db) {
+    let store = db.open(&key()).await;
+    let raw = db.raw().await;
+    let rate = |subject: u8| RateCheck { subject: [subject; 20], window_ms: 3_600_000, limit: 1 };
+
+    let (claim, durable) = store
+        .count_and_decide_claim(rate(1), [90; 32], 100, || entry(AuditKind::Decrypt, 1))
+        .await
+        .unwrap();
+    let Claim::Claimed(first) = claim else { panic!("first claim: {claim:?}") };
+    durable.wait().await.unwrap();
+    assert_eq!(store.verify_audit().await.unwrap().seq, first.seq);
+    assert_eq!(store.read_audit(0, 10).await.unwrap(), vec![first.clone()], "durable, as decided");
+    let (again, durable) = store
+        .count_and_decide_claim(rate(2), [90; 32], 100, || entry(AuditKind::Decrypt, 2))
+        .await
+        .unwrap();
+    assert!(matches!(again, Claim::Replayed), "{again:?}");
+    durable.wait().await.unwrap();
+    let (limited, durable) = store
+        .count_and_decide_claim(rate(1), [91; 32], 100, || entry(AuditKind::Decrypt, 3))
+        .await
+        .unwrap();
+    assert!(matches!(limited, Claim::RateLimited), "{limited:?}");
+    durable.wait().await.unwrap();
+
+    // The claim goes in, its record does not: decided, then not committed.
+    raw.refuse_audit_inserts(true).await;
+    let (claim, durable) = store
+        .count_and_decide_claim(rate(3), [92; 32], 100, || entry(AuditKind::Decrypt, 4))
+        .await
+        .unwrap();
+    assert!(matches!(claim, Claim::Claimed(_)), "decided before the commit: {claim:?}");
+    let failed = durable.wait().await;
+    assert!(matches!(failed, Err(StoreError::Commit(_))), "{failed:?}");
+    raw.refuse_audit_inserts(false).await;
+
+    // Nothing of it was kept: the same key and subject (limit one) claim again.
+    let (claim, durable) = store
+        .count_and_decide_claim(rate(3), [92; 32], 100, || entry(AuditKind::Decrypt, 5))
+        .await
+        .unwrap();
+    let Claim::Claimed(second) = claim else { panic!("after the failed commit: {claim:?}") };
+    durable.wait().await.unwrap();
+    assert_eq!(second.seq, first.seq + 1, "no record of the failed call");
+    assert_eq!(second.entry.actor[0], 5);
+    assert_eq!(store.verify_audit().await.unwrap().seq, second.seq);
+    raw.close().await;
 }

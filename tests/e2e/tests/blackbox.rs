@@ -499,16 +499,34 @@ async fn replicas_on_one_postgres_accept_a_request_once() {
         let winner = if a.0 == 200 { &a.1 } else { &b.1 };
         assert_eq!(open_with(winner, &s, &sealed), b"one key, two replicas");
     }
-    // 16 requests counted; 4 more pass on either replica, the 21st is refused by both.
-    for n in 0..6 {
+    // The fan-out starts once the claim is decided, and the answer waits for its commit.
+    // When that commit fails (here the shared database refuses audit records), the
+    // answer is `internal` with no key, and nothing of the claim is kept: not the count,
+    // not the claim (the same request is not `replayed` by the black box afterwards; the
+    // nodes did release to a key now gone, so it cannot succeed either).
+    let raw = db.raw().await;
+    raw.refuse_audit_inserts(true).await;
+    let head = owner.block_number().await.unwrap();
+    let s = signed(&devnet, OWNER, &prefix, head, |_| {}).await;
+    let (status, reply) = post(&one, &s.body).await;
+    raw.refuse_audit_inserts(false).await;
+    assert_eq!((status, code(&reply)), (500, "internal"), "{reply}");
+    assert!(reply.get("sealedKey").is_none(), "{reply}");
+    let (status, reply) = post(&two, &s.body).await;
+    assert_ne!(status, 200, "{reply}");
+    assert_ne!(code(&reply), "replayed", "the failed commit kept its claim: {reply}");
+    raw.close().await;
+    // 17 requests counted (the 8 winners, the 8 replays, the retry just made); 3 more pass
+    // on either replica, the 21st is refused by both.
+    for n in 0..5 {
         let head = owner.block_number().await.unwrap();
         let s = signed(&devnet, OWNER, &prefix, head, |_| {}).await;
         let url = if n % 2 == 0 { &one } else { &two };
         let (status, reply) = post(url, &s.body).await;
-        if n < 4 {
-            assert_eq!(status, 200, "request {}: {reply}", 17 + n);
+        if n < 3 {
+            assert_eq!(status, 200, "request {}: {reply}", 18 + n);
         } else {
-            assert_eq!(reply["error"]["code"], "rate_limited", "request {}: {reply}", 17 + n);
+            assert_eq!(reply["error"]["code"], "rate_limited", "request {}: {reply}", 18 + n);
             assert_eq!(status, 429);
         }
     }
