@@ -599,8 +599,8 @@ impl Durable {
     /// Waits for the commit of the decided claim.
     ///
     /// # Errors
-    /// The commit's error ([`StoreError::Database`]), or [`StoreError::WriterStopped`]:
-    /// then nothing of the call was written.
+    /// [`StoreError::Commit`] if the commit failed, [`StoreError::WriterStopped`] if the
+    /// writer is gone: then nothing of the call was written.
     pub async fn wait(self) -> Result<()> {
         match self.0 {
             None => Ok(()),

@@ -8,7 +8,8 @@ use cifer_store::testing as harness;
 use std::collections::HashSet;
 
 use cifer_store::{
-    AuditEntry, AuditFault, AuditKind, Claim, PutOutcome, RateCheck, StoreError, audit,
+    AuditEntry, AuditFault, AuditKind, Claim, Durable, PutOutcome, RateCheck, Store, StoreError,
+    audit,
 };
 use harness::{Db, Val, key, record, secret, sharing};
 
@@ -969,49 +970,43 @@ async fn sqlite_audit_log_survives_the_schema_4_rebuild() {
 async fn decided_claims_are_kept_only_once_committed(db: &Db) {
     let store = db.open(&key()).await;
     let raw = db.raw().await;
-    let rate = |subject: u8| RateCheck { subject: [subject; 20], window_ms: 3_600_000, limit: 1 };
 
-    let (claim, durable) = store
-        .count_and_decide_claim(rate(1), [90; 32], 100, || entry(AuditKind::Decrypt, 1))
-        .await
-        .unwrap();
+    let (claim, durable) = decide_claim(&store, 1, 90, 1).await;
     let Claim::Claimed(first) = claim else { panic!("first claim: {claim:?}") };
     durable.wait().await.unwrap();
     assert_eq!(store.verify_audit().await.unwrap().seq, first.seq);
     assert_eq!(store.read_audit(0, 10).await.unwrap(), vec![first.clone()], "durable, as decided");
-    let (again, durable) = store
-        .count_and_decide_claim(rate(2), [90; 32], 100, || entry(AuditKind::Decrypt, 2))
-        .await
-        .unwrap();
+    let (again, durable) = decide_claim(&store, 2, 90, 2).await;
     assert!(matches!(again, Claim::Replayed), "{again:?}");
     durable.wait().await.unwrap();
-    let (limited, durable) = store
-        .count_and_decide_claim(rate(1), [91; 32], 100, || entry(AuditKind::Decrypt, 3))
-        .await
-        .unwrap();
+    let (limited, durable) = decide_claim(&store, 1, 91, 3).await;
     assert!(matches!(limited, Claim::RateLimited), "{limited:?}");
     durable.wait().await.unwrap();
 
     // The claim goes in, its record does not: decided, then not committed.
     raw.refuse_audit_inserts(true).await;
-    let (claim, durable) = store
-        .count_and_decide_claim(rate(3), [92; 32], 100, || entry(AuditKind::Decrypt, 4))
-        .await
-        .unwrap();
+    let (claim, durable) = decide_claim(&store, 3, 92, 4).await;
     assert!(matches!(claim, Claim::Claimed(_)), "decided before the commit: {claim:?}");
     let failed = durable.wait().await;
     assert!(matches!(failed, Err(StoreError::Commit(_))), "{failed:?}");
     raw.refuse_audit_inserts(false).await;
 
     // Nothing of it was kept: the same key and subject (limit one) claim again.
-    let (claim, durable) = store
-        .count_and_decide_claim(rate(3), [92; 32], 100, || entry(AuditKind::Decrypt, 5))
-        .await
-        .unwrap();
+    let (claim, durable) = decide_claim(&store, 3, 92, 5).await;
     let Claim::Claimed(second) = claim else { panic!("after the failed commit: {claim:?}") };
     durable.wait().await.unwrap();
     assert_eq!(second.seq, first.seq + 1, "no record of the failed call");
     assert_eq!(second.entry.actor[0], 5);
     assert_eq!(store.verify_audit().await.unwrap().seq, second.seq);
     raw.close().await;
+}
+
+/// `count_and_decide_claim` of key `[k; 32]` for `subject` (a limit of one per hour),
+/// whose record is `entry(Decrypt, i)`.
+async fn decide_claim(store: &Store, subject: u8, k: u8, i: u8) -> (Claim, Durable) {
+    let rate = RateCheck { subject: [subject; 20], window_ms: 3_600_000, limit: 1 };
+    store
+        .count_and_decide_claim(rate, [k; 32], 100, move || entry(AuditKind::Decrypt, i))
+        .await
+        .unwrap()
 }
